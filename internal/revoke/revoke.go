@@ -1,0 +1,68 @@
+// Package revoke is the paced worker pool: it takes rows from the input,
+// sends each through a Revoker under one shared rate limit with retries, and
+// hands every final Outcome to a sink.
+package revoke
+
+import (
+	"context"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
+)
+
+// Status is the final state of one input row.
+type Status string
+
+const (
+	Revoked   Status = "revoked"
+	NotFound  Status = "not_found"
+	Failed    Status = "failed"
+	Invalid   Status = "invalid"
+	Duplicate Status = "duplicate"
+	DryRun    Status = "dry_run"
+)
+
+// Outcome is one line of the outcome file: what happened to one input row.
+// It never holds a secret: Target is a fingerprint for token rows.
+type Outcome struct {
+	Line          int64      `json:"line" csv:"line"`
+	Kind          input.Kind `json:"kind" csv:"kind"`
+	Target        string     `json:"target" csv:"target"`
+	ConsumerKey   string     `json:"consumer_key" csv:"consumer_key"`
+	Status        Status     `json:"status" csv:"status"`
+	HTTPStatus    int        `json:"http_status" csv:"http_status"`
+	Attempts      int        `json:"attempts" csv:"attempts"`
+	Error         string     `json:"error" csv:"error"`
+	CorrelationID string     `json:"correlation_id" csv:"correlation_id"`
+	DurationMS    int64      `json:"duration_ms" csv:"duration_ms"`
+}
+
+// Answer is a provider's classification of one HTTP request for one row.
+type Answer struct {
+	// Status is Revoked, NotFound or Failed. It is final unless Retry is set.
+	Status Status
+	// Retry marks a transient failure (throttling, 5xx, network error,
+	// timeout): the pool may send the row again.
+	Retry bool
+	// Throttled marks a refusal for sending too fast (429, or Concur's
+	// "request limit exceeded"); the pool slows every worker down.
+	Throttled bool
+	// RetryAfter is the server's Retry-After, zero when absent.
+	RetryAfter time.Duration
+	// Fatal means the administrator's credentials were rejected: no row can
+	// succeed, so the run stops.
+	Fatal bool
+	// HTTPStatus is the response status, 0 when no response came.
+	HTTPStatus int
+	// Err describes what went wrong, for the outcome file and logs. It must
+	// never contain a secret.
+	Err error
+	// CorrelationID is the provider's request ID for support.
+	CorrelationID string
+}
+
+// Revoker sends one revocation request for one row and classifies the answer.
+// It is called once per attempt; retries, pacing and backoff are the pool's.
+type Revoker interface {
+	Revoke(ctx context.Context, row input.Row) Answer
+}
