@@ -1,0 +1,170 @@
+package input
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// want is one expected row: where it starts, what it revokes, and whether it
+// may be sent. reason, when set, must appear in Invalid.
+type want struct {
+	line   int64
+	kind   Kind
+	valid  bool
+	reason string
+}
+
+// readAll opens data and reads every row; err is Open's error or a read
+// error.
+func readAll(r io.Reader, f Format, maxRecord int) ([]Row, error) {
+	rd, err := open(r, f, maxRecord)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for {
+		row, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		}
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, row)
+	}
+}
+
+func checkRows(t *testing.T, got []Row, wants []want) {
+	t.Helper()
+	for i := range max(len(got), len(wants)) {
+		switch {
+		case i >= len(got):
+			t.Errorf("row %d: missing, want line %d %q valid=%v", i, wants[i].line, wants[i].kind, wants[i].valid)
+			continue
+		case i >= len(wants):
+			t.Errorf("row %d: unexpected line %d %q invalid=%q", i, got[i].Line, got[i].Kind, got[i].Invalid)
+			continue
+		}
+		g, w := got[i], wants[i]
+		if g.Line != w.line || g.Kind != w.kind || (g.Invalid == "") != w.valid {
+			t.Errorf("row %d: got line %d kind %q invalid %q; want line %d kind %q valid=%v",
+				i, g.Line, g.Kind, g.Invalid, w.line, w.kind, w.valid)
+		}
+		if w.reason != "" && !strings.Contains(g.Invalid, w.reason) {
+			t.Errorf("row %d (line %d): reason %q does not contain %q", i, g.Line, g.Invalid, w.reason)
+		}
+	}
+}
+
+// readers yields the same bytes split in different ways, because nothing
+// the reader decides may depend on how the file's reads happen to fall.
+func readers(data []byte) map[string]func() io.Reader {
+	return map[string]func() io.Reader{
+		"whole":    func() io.Reader { return bytes.NewReader(data) },
+		"one byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data)) },
+		"half":     func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
+		"data+eof": func() io.Reader { return iotest.DataErrReader(bytes.NewReader(data)) },
+	}
+}
+
+// checkStable reads data every way readers splits it and requires the same
+// rows each time, and Count to agree with their number.
+func checkStable(t *testing.T, data []byte, f Format, maxRecord int) {
+	t.Helper()
+	base, baseErr := readAll(bytes.NewReader(data), f, maxRecord)
+	for name, r := range readers(data) {
+		rows, err := readAll(r(), f, maxRecord)
+		if (err == nil) != (baseErr == nil) || !equalRows(rows, base) {
+			t.Errorf("%s reads: got %d rows (err %v), whole reads gave %d rows (err %v)", name, len(rows), err, len(base), baseErr)
+		}
+		n, cerr := count(r(), f, maxRecord)
+		if (cerr == nil) != (baseErr == nil) {
+			t.Errorf("%s reads: Count error %v, Next error %v", name, cerr, baseErr)
+		}
+		if baseErr == nil && n != int64(len(base)) {
+			t.Errorf("%s reads: Count = %d, Next yielded %d rows", name, n, len(base))
+		}
+	}
+}
+
+func equalRows(a, b []Row) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkInvariants holds for any input: lines strictly increase from
+// firstLine, a valid row has a kind and a target that passes validation,
+// and an invalid row's reason does not quote its token.
+func checkInvariants(t *testing.T, rows []Row, firstLine int64) {
+	t.Helper()
+	prev := firstLine - 1
+	for i, r := range rows {
+		if r.Line <= prev {
+			t.Errorf("row %d: line %d after line %d", i, r.Line, prev)
+		}
+		prev = r.Line
+		if r.Invalid != "" {
+			// Short tokens could match a reason's own words by chance.
+			if len(r.Token) >= 12 && strings.Contains(r.Invalid, r.Token) {
+				t.Errorf("row %d: reason %q quotes the token", i, r.Invalid)
+			}
+			continue
+		}
+		if r.Target() == "" {
+			t.Errorf("row %d: valid row with no target: %+v", i, r)
+		}
+		switch r.Kind {
+		case KindToken:
+			if checkToken(r.Token) != "" || r.User != "" || r.ConsumerKey != "" {
+				t.Errorf("row %d: valid token row breaks a rule: %+v", i, r)
+			}
+		case KindUser:
+			if r.Token != "" || r.User == "" || r.ConsumerKey == "" ||
+				checkText("user", r.User) != "" || checkText("consumerKey", r.ConsumerKey) != "" {
+				t.Errorf("row %d: valid user row breaks a rule: %+v", i, r)
+			}
+		default:
+			t.Errorf("row %d: valid row with kind %q", i, r.Kind)
+		}
+	}
+}
+
+// checkCutsOnly reads data with a small bound and with none to speak of: the
+// bound may only turn rows into "longer than" rows, never move, add or drop
+// one. It is what shows that reading resumes where it would have anyway.
+func checkCutsOnly(t *testing.T, data []byte, f Format) {
+	t.Helper()
+	const small = 24
+	full, err := readAll(bytes.NewReader(data), f, MaxRecordLen)
+	if err != nil || len(data) >= MaxRecordLen {
+		return
+	}
+	cut, err := readAll(bytes.NewReader(data), f, small)
+	if err != nil {
+		// The header alone can be over the small bound.
+		if !strings.Contains(err.Error(), "longer than") {
+			t.Errorf("small bound: %v", err)
+		}
+		return
+	}
+	if len(cut) != len(full) {
+		t.Errorf("small bound gave %d rows, no bound %d", len(cut), len(full))
+		return
+	}
+	for i := range cut {
+		if cut[i] != full[i] && (cut[i].Line != full[i].Line || !strings.Contains(cut[i].Invalid, "longer than")) {
+			t.Errorf("row %d: small bound gave %+v, no bound %+v", i, cut[i], full[i])
+		}
+	}
+}

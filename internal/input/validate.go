@@ -1,0 +1,195 @@
+package input
+
+import (
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// field is one of the columns (CSV) or keys (JSONL) the reader understands.
+type field int
+
+const (
+	noField field = iota
+	fieldToken
+	fieldUser
+	fieldConsumerKey
+	fieldTokenTypeHint
+	numFields
+)
+
+// fieldNames are the canonical names, used in reasons and messages.
+var fieldNames = [numFields]string{
+	fieldToken:         "token",
+	fieldUser:          "user",
+	fieldConsumerKey:   "consumerKey",
+	fieldTokenTypeHint: "token_type_hint",
+}
+
+// aliases maps every accepted spelling to its field. Concur's own page calls
+// the consumer key client_id, and exports from identity tools say login_id or
+// access_token, so all of them are accepted in both formats.
+var aliases = []struct {
+	name  string
+	field field
+}{
+	{"token", fieldToken},
+	{"access_token", fieldToken},
+	{"user", fieldUser},
+	{"login_id", fieldUser},
+	{"user_login_id", fieldUser},
+	{"consumerKey", fieldConsumerKey},
+	{"consumer_key", fieldConsumerKey},
+	{"client_id", fieldConsumerKey},
+	{"token_type_hint", fieldTokenTypeHint},
+}
+
+// expectedColumns is quoted in errors about a header that names nothing usable.
+const expectedColumns = `"token" (or access_token), or "user" (or login_id, user_login_id) with "consumerKey" (or consumer_key, client_id)`
+
+// fieldOf returns the field a column or key name stands for, noField if none.
+// Matching ignores ASCII case, surrounding spaces and a byte order mark; it
+// is ASCII-only on purpose, so that Unicode case folding (the Kelvin sign
+// folding to k) cannot turn a stray column into a known one.
+func fieldOf(name []byte) field {
+	name = trimName(name)
+	for _, a := range aliases {
+		if asciiEqualFold(name, a.name) {
+			return a.field
+		}
+	}
+	return noField
+}
+
+func trimName(b []byte) []byte {
+	for {
+		switch {
+		case len(b) >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF:
+			b = b[3:]
+		case len(b) > 0 && isNameSpace(b[0]):
+			b = b[1:]
+		case len(b) > 0 && isNameSpace(b[len(b)-1]):
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+}
+
+func isNameSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// trimValue removes the spaces and tabs that spreadsheets and hand edits
+// leave around values; anything else (a newline inside a quoted cell) is kept
+// and then refused by validation, because it is a sign of a damaged file.
+func trimValue(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// MaxTokenLen bounds a token. Real access tokens, JWTs included, stay far
+// below it; anything longer is a damaged cell, not a token.
+const MaxTokenLen = 4096
+
+// Reasons a row is invalid. None of them quotes a value: a reason ends up in
+// the outcome file and logs, and the value may be a secret.
+const (
+	reasonNoTarget      = "no token and no user given"
+	reasonBothKinds     = "both a token and a user/consumerKey given: a row revokes one or the other"
+	reasonUserNoKey     = "user given without consumerKey"
+	reasonKeyNoUser     = "consumerKey given without user"
+	reasonTokenTooLong  = "token longer than 4096 bytes"
+	reasonTokenBadBytes = "token contains a space, a control character or a non-ASCII byte"
+)
+
+// check decides the row's Kind from the values present and sets Invalid to
+// the first rule the row breaks. Kind stays set on an invalid row whenever
+// the intent is clear, so the outcome file can still say what was meant.
+func check(r *Row) {
+	hasUser := r.User != "" || r.ConsumerKey != ""
+	switch {
+	case r.Token == "" && !hasUser:
+		r.Invalid = reasonNoTarget
+		return
+	case r.Token != "" && hasUser:
+		r.Invalid = reasonBothKinds
+		return
+	case r.Token != "":
+		r.Kind = KindToken
+	default:
+		r.Kind = KindUser
+	}
+	if reason := checkText(fieldNames[fieldTokenTypeHint], r.TokenTypeHint); reason != "" {
+		r.Invalid = reason
+		return
+	}
+	if r.Kind == KindToken {
+		r.Invalid = checkToken(r.Token)
+		return
+	}
+	switch {
+	case r.ConsumerKey == "":
+		r.Invalid = reasonUserNoKey
+	case r.User == "":
+		r.Invalid = reasonKeyNoUser
+	default:
+		r.Invalid = checkText(fieldNames[fieldUser], r.User)
+		if r.Invalid == "" {
+			r.Invalid = checkText(fieldNames[fieldConsumerKey], r.ConsumerKey)
+		}
+	}
+}
+
+// checkToken allows only printable ASCII without spaces: a token goes into a
+// query string, and anything else means the cell is not a token.
+func checkToken(t string) string {
+	if len(t) > MaxTokenLen {
+		return reasonTokenTooLong
+	}
+	for i := range len(t) {
+		if t[i] < 0x21 || t[i] > 0x7E {
+			return reasonTokenBadBytes
+		}
+	}
+	return ""
+}
+
+// checkText refuses control characters and invalid UTF-8 in a login ID or a
+// consumer key: either would change the request or the outcome file in ways
+// nobody meant.
+func checkText(name, s string) string {
+	if !utf8.ValidString(s) {
+		return name + " is not valid UTF-8"
+	}
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return fmt.Sprintf("%s contains a control character (U+%04X)", name, c)
+		}
+	}
+	return ""
+}
