@@ -1,0 +1,294 @@
+package revoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
+)
+
+// Source yields input rows; io.EOF ends the stream. *input.Reader is one.
+type Source interface {
+	Next() (input.Row, error)
+}
+
+// Config is what a Pool needs. Zero values get the documented defaults.
+type Config struct {
+	Revoker Revoker
+	// Limiter paces every request, retries included. nil means unpaced.
+	Limiter *rate.Limiter
+	// Concurrency is the number of requests in flight at once (default 16).
+	Concurrency int
+	// MaxAttempts is the number of requests per row at most (default 5).
+	MaxAttempts int
+	// BackoffBase and BackoffMax shape the exponential backoff with full
+	// jitter between attempts of one row (defaults 250ms and 30s).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// RetryAfterMax caps the server's Retry-After (default 5m).
+	RetryAfterMax time.Duration
+	// DryRun validates and de-duplicates but sends nothing.
+	DryRun bool
+	// Skip reports rows already recorded by an earlier run (resume). They
+	// still count for de-duplication but produce no outcome.
+	Skip   func(input.Row) bool
+	Logger zerolog.Logger
+}
+
+// Stats counts what the pool did.
+type Stats struct {
+	// Requests is the number of HTTP requests sent, retries included.
+	Requests int64
+	// Retries is the number of requests that were repeats of a row.
+	Retries int64
+	// Throttled is the number of answers that said "slow down".
+	Throttled int64
+	// Unrecorded is the number of requests sent for rows that got no final
+	// outcome because the run stopped first; those rows are redone on resume.
+	Unrecorded int64
+	// Skipped is the number of rows already recorded by an earlier run.
+	Skipped int64
+}
+
+// FatalError stops a run: the provider said no row can succeed, e.g. the
+// administrator's token was rejected.
+type FatalError struct {
+	Line int64
+	Err  error
+}
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// ErrStopped reports a run that stopped before the end of its input because
+// its context was cancelled (a signal, or a time budget).
+var ErrStopped = errors.New("run stopped before the end of the input")
+
+// Pool revokes rows concurrently under one rate limit.
+type Pool struct {
+	cfg   Config
+	stats struct {
+		requests, retries, throttled, unrecorded, skipped atomic.Int64
+	}
+}
+
+// New returns a pool with cfg's defaults filled in.
+func New(cfg Config) *Pool {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 250 * time.Millisecond
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 30 * time.Second
+	}
+	if cfg.RetryAfterMax <= 0 {
+		cfg.RetryAfterMax = 5 * time.Minute
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = rate.NewLimiter(rate.Inf, 1)
+	}
+	return &Pool{cfg: cfg}
+}
+
+// Stats returns the counters so far; safe to call while Run is going.
+func (p *Pool) Stats() Stats {
+	return Stats{
+		Requests:   p.stats.requests.Load(),
+		Retries:    p.stats.retries.Load(),
+		Throttled:  p.stats.throttled.Load(),
+		Unrecorded: p.stats.unrecorded.Load(),
+		Skipped:    p.stats.skipped.Load(),
+	}
+}
+
+// Run reads src to the end and hands each row's final outcome to record,
+// which is only ever called from one goroutine, so it may write a file.
+//
+// Cancelling ctx stops the run gently: no new request starts (retries
+// included), requests in flight finish and their final answers are recorded.
+// Run then returns ErrStopped. A fatal answer stops the run the same way and
+// is returned as a *FatalError. An error from src or record stops the run and
+// is returned. Rows that got no final outcome are not recorded.
+func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) error {
+	stop, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	outcomes := make(chan Outcome, p.cfg.Concurrency)
+	recorded := make(chan error, 1)
+	go func() {
+		var err error
+		for o := range outcomes {
+			if err != nil {
+				continue // drain, so workers never block after a failure
+			}
+			if err = record(o); err != nil {
+				cancel(err)
+			}
+		}
+		recorded <- err
+	}()
+
+	g := new(errgroup.Group)
+	g.SetLimit(p.cfg.Concurrency)
+	readErr := p.feed(stop, g, src, outcomes, cancel)
+	g.Wait()
+	close(outcomes)
+	if err := <-recorded; err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	if cause := context.Cause(stop); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	if ctx.Err() != nil {
+		return ErrStopped
+	}
+	return nil
+}
+
+// feed reads rows in file order, settles invalid and duplicate rows itself
+// and starts a worker for each row to send. It returns a read error.
+func (p *Pool) feed(stop context.Context, g *errgroup.Group, src Source, outcomes chan<- Outcome, cancel context.CancelCauseFunc) error {
+	seen := input.NewSeen()
+	for stop.Err() == nil {
+		row, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			cancel(err)
+			return fmt.Errorf("read input: %w", err)
+		}
+		dup := row.Invalid == "" && seen.Add(row.Key())
+		if p.cfg.Skip != nil && p.cfg.Skip(row) {
+			p.stats.skipped.Add(1)
+			continue
+		}
+		switch {
+		case row.Invalid != "":
+			outcomes <- settled(row, Invalid, row.Invalid)
+		case dup:
+			outcomes <- settled(row, Duplicate, "")
+		case p.cfg.DryRun:
+			outcomes <- settled(row, DryRun, "")
+		default:
+			g.Go(func() error {
+				if o, ok := p.revoke(stop, row, cancel); ok {
+					outcomes <- o
+				}
+				return nil
+			})
+		}
+	}
+	return nil
+}
+
+func settled(row input.Row, s Status, reason string) Outcome {
+	return Outcome{
+		Line:        row.Line,
+		Kind:        row.Kind,
+		Target:      row.Target(),
+		ConsumerKey: row.ConsumerKey,
+		Status:      s,
+		Error:       reason,
+	}
+}
+
+// revoke sends one row until it gets a final answer, runs out of attempts, or
+// the run stops. ok is false when the row has no final outcome.
+func (p *Pool) revoke(stop context.Context, row input.Row, cancel context.CancelCauseFunc) (o Outcome, ok bool) {
+	start := time.Now()
+	o = settled(row, Failed, "")
+	// A request already sent is allowed to finish after a stop, so that its
+	// answer is recorded; only the waits before a request obey stop.
+	send := context.WithoutCancel(stop)
+	log := p.cfg.Logger.With().Int64("line", row.Line).Str("kind", string(row.Kind)).Str("target", o.Target).Logger()
+	var last Answer
+	for attempt := 1; ; attempt++ {
+		if err := p.cfg.Limiter.Wait(stop); err != nil {
+			p.stats.unrecorded.Add(int64(o.Attempts))
+			return o, false
+		}
+		p.stats.requests.Add(1)
+		if attempt > 1 {
+			p.stats.retries.Add(1)
+		}
+		last = p.cfg.Revoker.Revoke(send, row)
+		o.Attempts = attempt
+		o.HTTPStatus = last.HTTPStatus
+		o.CorrelationID = last.CorrelationID
+		if last.Throttled {
+			p.stats.throttled.Add(1)
+		}
+		if last.Fatal {
+			p.stats.unrecorded.Add(int64(o.Attempts))
+			cancel(&FatalError{Line: row.Line, Err: last.Err})
+			return o, false
+		}
+		if !last.Retry {
+			break
+		}
+		log.Debug().Int("attempt", attempt).Int("http_status", last.HTTPStatus).AnErr("error", last.Err).Msg("retrying")
+		if attempt >= p.cfg.MaxAttempts {
+			break
+		}
+		if !sleep(stop, p.backoff(attempt, last.RetryAfter)) {
+			p.stats.unrecorded.Add(int64(o.Attempts))
+			return o, false
+		}
+	}
+	o.Status = last.Status
+	if last.Retry {
+		o.Status = Failed // out of attempts on a transient failure
+	}
+	if last.Err != nil {
+		o.Error = last.Err.Error()
+	}
+	if o.Status == "" {
+		o.Status = Failed
+	}
+	o.DurationMS = time.Since(start).Milliseconds()
+	return o, true
+}
+
+// backoff is exponential with full jitter, but never shorter than the
+// server's (capped) Retry-After.
+func (p *Pool) backoff(attempt int, retryAfter time.Duration) time.Duration {
+	ceiling := p.cfg.BackoffBase << min(attempt-1, 30)
+	if ceiling <= 0 || ceiling > p.cfg.BackoffMax {
+		ceiling = p.cfg.BackoffMax
+	}
+	d := rand.N(ceiling + 1)
+	return max(d, min(retryAfter, p.cfg.RetryAfterMax))
+}
+
+// sleep waits d or until ctx is done, and reports whether it slept fully.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
