@@ -1,0 +1,342 @@
+// Package cli turns a command line, the environment and standard streams into
+// a configured revocation job, runs it, and maps its result to an exit code.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/concur"
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/report"
+)
+
+// Defaults, documented in the README and in the usage text.
+const (
+	DefaultBaseURL     = "https://www.concursolutions.com"
+	DefaultRate        = 25 // requests/s: 1,500 a minute, well under the 4,000 a minute other Concur APIs allow
+	DefaultConcurrency = 16
+	DefaultMaxAttempts = 5
+	DefaultTimeout     = 30 * time.Second
+	// EnvAdminToken names the environment variable holding the admin token.
+	EnvAdminToken = "CONCUR_ADMIN_TOKEN"
+)
+
+// Config is everything a run needs, gathered from flags and environment.
+type Config struct {
+	Input       string // path, or "-" for standard input
+	InputFormat input.Format
+	Out         string
+	OutFormat   report.Format
+	Force       bool
+
+	Resume            bool
+	RetryFailed       bool
+	IgnoreInputChange bool
+
+	BaseURL     *url.URL
+	AdminToken  string // never logged
+	UserParam   string
+	Rate        float64
+	Burst       int
+	Concurrency int
+	MaxAttempts int
+	Timeout     time.Duration
+
+	DryRun    bool
+	Sandbox   bool
+	LogFormat string
+	LogLevel  string
+}
+
+// usageError is a command line or configuration that cannot run: exit 2,
+// nothing sent.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+const runUsage = `Usage: bulkrevoke run [flags] INPUT
+
+Revokes every token or user/application pair listed in INPUT (a .csv, .jsonl
+or .ndjson file, or - for standard input with --format) through Concur's
+revoketoken.ashx, and records one outcome per input row in --out.
+
+The administrator's token comes from $CONCUR_ADMIN_TOKEN or --admin-token-file;
+it is never accepted as a flag value.
+
+Examples:
+  # Try it: a simulated Concur instance on loopback, nothing leaves the machine
+  bulkrevoke run --sandbox --out outcomes.csv sample-input.csv
+
+  # Offboarding sweep: HR's leavers, every token of theirs for the app
+  CONCUR_ADMIN_TOKEN=$(cat /run/secrets/concur) \
+    bulkrevoke run --out leavers-outcomes.csv leavers.csv
+
+  # Nightly scheduled run, JSON logs, token from a mounted secret file
+  bulkrevoke run --admin-token-file /var/run/secrets/concur/token \
+    --out /data/nightly-$(date +%F).jsonl /data/nightly.csv
+
+  # Post-breach mass revocation: fast; resume after any interruption
+  bulkrevoke run --rate 60 --concurrency 32 --out breach.csv breach.csv
+  bulkrevoke run --resume --rate 60 --concurrency 32 --out breach.csv breach.csv
+
+Exit codes: 0 all revoked/not_found/duplicate/dry_run; 1 some failed or
+invalid; 2 usage or unreadable input, nothing sent; 3 stopped early
+(credentials rejected or interrupted; resume with --resume).
+
+Flags:
+`
+
+// flagValues are the raw flag values that Config derives from.
+type flagValues struct {
+	baseURL, tokenFile, format, job string
+}
+
+// newRunFlags declares the flags of "run", bound to cfg and raw.
+func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bulkrevoke run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), runUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&raw.job, "job", "", "read settings from the YAML job file `FILE` (flags and environment override it)")
+	fs.StringVar(&raw.baseURL, "base-url", DefaultBaseURL, "Concur instance; requests go to `URL`/net2/oauth2/revoketoken.ashx (https, or http on loopback only)")
+	fs.StringVar(&raw.tokenFile, "admin-token-file", "", "read the administrator's access token from `PATH` (else $"+EnvAdminToken+")")
+	fs.StringVar(&cfg.Out, "out", "", "outcome file `PATH`; .csv or .jsonl decides its format (required)")
+	fs.StringVar(&raw.format, "format", "", "input format `csv|jsonl` (default: from the extension)")
+	fs.BoolVar(&cfg.Force, "force", false, "overwrite an existing outcome file")
+	fs.BoolVar(&cfg.Resume, "resume", false, "continue the run recorded in --out: rows with a final outcome there are not sent again")
+	fs.BoolVar(&cfg.RetryFailed, "retry-failed", false, "with --resume, also re-send rows recorded as failed")
+	fs.BoolVar(&cfg.IgnoreInputChange, "ignore-input-change", false, "with --resume, accept an INPUT whose content differs from the one the outcome file was started with")
+	fs.Float64Var(&cfg.Rate, "rate", DefaultRate, "requests per second across all workers, retries included; 0 = unpaced")
+	fs.IntVar(&cfg.Burst, "burst", 1, "rate limiter burst")
+	fs.IntVar(&cfg.Concurrency, "concurrency", DefaultConcurrency, "requests in flight at once")
+	fs.IntVar(&cfg.MaxAttempts, "max-attempts", DefaultMaxAttempts, "HTTP requests per row at most, first try included")
+	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per request")
+	fs.StringVar(&cfg.UserParam, "user-param", "consumerKey", "query parameter naming the application on user rows: consumerKey or client_id")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "read and validate everything, record dry_run outcomes, send nothing")
+	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live, injects a few transient faults)")
+	fs.StringVar(&cfg.LogFormat, "log-format", "auto", "log format on stderr: json, console, or auto (console on a terminal)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	return fs
+}
+
+// parseRun parses the arguments of "run". Flags and the INPUT may come in any
+// order. Settings come from, lowest priority first: the --job file, the
+// environment (BULKREVOKE_RATE for --rate, and so on), the command line.
+func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	// A first pass only finds --job, which decides the lowest layer.
+	var cfg Config
+	var raw flagValues
+	probe := newRunFlags(&cfg, &raw, io.Discard)
+	if _, err := parseArgs(probe, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			newRunFlags(&cfg, &raw, stderr).Usage()
+		}
+		return cfg, err
+	}
+	jobPath := raw.job
+
+	cfg, raw = Config{}, flagValues{}
+	fs := newRunFlags(&cfg, &raw, stderr)
+	var jobInput string
+	if jobPath != "" {
+		var err error
+		if jobInput, err = applyJobFile(fs, jobPath); err != nil {
+			return cfg, &usageError{err}
+		}
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return cfg, &usageError{err}
+	}
+	positional, err := parseArgs(fs, args)
+	if err != nil {
+		return cfg, err
+	}
+	switch {
+	case len(positional) == 1:
+		cfg.Input = positional[0]
+	case len(positional) == 0 && jobInput != "":
+		cfg.Input = jobInput
+	default:
+		return cfg, usagef("want exactly one INPUT file (or -), got %d; see bulkrevoke run -h", len(positional))
+	}
+	return cfg, cfg.complete(raw.baseURL, raw.tokenFile, raw.format, getenv)
+}
+
+// parseArgs parses flags that may stand before or after positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err}
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// envName is the environment variable that sets a flag: BULKREVOKE_BASE_URL
+// for --base-url.
+func envName(flagName string) string {
+	return "BULKREVOKE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets every flag whose environment variable is set.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || f.Name == "job" {
+			return
+		}
+		name := envName(f.Name)
+		if v := getenv(name); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("$%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+// complete checks the parsed values against each other and fills in what
+// derives from them.
+func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(string) string) error {
+	switch {
+	case format != "":
+		cfg.InputFormat = input.Format(strings.ToLower(format))
+		if cfg.InputFormat != input.CSV && cfg.InputFormat != input.JSONL {
+			return usagef("--format %q: want csv or jsonl", format)
+		}
+	case cfg.Input == "-":
+		return usagef("reading standard input needs --format csv or --format jsonl")
+	default:
+		f, ok := input.FormatFromPath(cfg.Input)
+		if !ok {
+			return usagef("cannot tell the format of %s from its extension (.csv, .jsonl, .ndjson); give --format", cfg.Input)
+		}
+		cfg.InputFormat = f
+	}
+
+	if cfg.Out == "" {
+		return usagef("--out is required: the outcome file records what happened to every row")
+	}
+	of, err := report.FormatOf(cfg.Out)
+	if err != nil {
+		return &usageError{err}
+	}
+	cfg.OutFormat = of
+	if cfg.Input != "-" && sameFile(cfg.Input, cfg.Out) {
+		return usagef("--out %s is the input file", cfg.Out)
+	}
+	if cfg.Resume && cfg.Force {
+		return usagef("--resume continues the outcome file and --force overwrites it: choose one")
+	}
+	if cfg.Resume && cfg.Input == "-" {
+		return usagef("--resume needs INPUT to be a file, so it can be checked against the outcome file")
+	}
+	if cfg.RetryFailed && !cfg.Resume {
+		return usagef("--retry-failed only makes sense with --resume")
+	}
+
+	if cfg.Rate < 0 {
+		return usagef("--rate %v: want 0 (unpaced) or more", cfg.Rate)
+	}
+	if cfg.Burst < 1 {
+		return usagef("--burst %d: want 1 or more", cfg.Burst)
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
+		return usagef("--concurrency %d: want 1 to 1024", cfg.Concurrency)
+	}
+	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > 100 {
+		return usagef("--max-attempts %d: want 1 to 100", cfg.MaxAttempts)
+	}
+	if cfg.Timeout <= 0 {
+		return usagef("--timeout %v: want a positive duration", cfg.Timeout)
+	}
+	if cfg.UserParam != "consumerKey" && cfg.UserParam != "client_id" {
+		return usagef("--user-param %q: want consumerKey or client_id", cfg.UserParam)
+	}
+	switch cfg.LogFormat {
+	case "auto", "json", "console":
+	default:
+		return usagef("--log-format %q: want json, console or auto", cfg.LogFormat)
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+
+	if cfg.Sandbox {
+		return nil // the simulator supplies the instance and the admin token
+	}
+	u, err := concur.CheckBaseURL(baseURL)
+	if err != nil {
+		return &usageError{fmt.Errorf("--base-url: %w", err)}
+	}
+	cfg.BaseURL = u
+	cfg.AdminToken, err = adminToken(tokenFile, getenv)
+	if err != nil && !cfg.DryRun {
+		return &usageError{err}
+	}
+	return nil
+}
+
+// adminToken reads the administrator's token from the file named by
+// --admin-token-file, else from the environment. The flag wins: flags are
+// more specific than the environment.
+func adminToken(path string, getenv func(string) string) (string, error) {
+	var tok string
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("read --admin-token-file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("--admin-token-file %s is empty", path)
+		}
+	} else {
+		tok = strings.TrimSpace(getenv(EnvAdminToken))
+		if tok == "" {
+			return "", fmt.Errorf("no administrator token: set $%s or give --admin-token-file", EnvAdminToken)
+		}
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < 0x21 || tok[i] > 0x7e {
+			return "", errors.New("the administrator token holds a space or a non-printable character; check how it was saved")
+		}
+	}
+	return tok, nil
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(fa, fb)
+}

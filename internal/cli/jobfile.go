@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// applyJobFile sets flags from a YAML job file whose keys are the flag names
+// (base-url, rate, out, ...) plus "input". It returns the input path.
+//
+// Secrets never live in a job file: there is no key for the admin token,
+// only admin-token-file; a key that names no flag is an error.
+func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read job file: %w", err)
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return "", nil // an empty job file sets nothing
+		}
+		return "", fmt.Errorf("job file %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return "", nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return "", fmt.Errorf("job file %s: line %d: want a mapping of setting: value", path, root.Line)
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		if val.Kind != yaml.ScalarNode {
+			return "", fmt.Errorf("job file %s: line %d: %s: want a single value", path, key.Line, key.Value)
+		}
+		switch key.Value {
+		case "input":
+			inputPath = val.Value
+			continue
+		case "job":
+			return "", fmt.Errorf("job file %s: line %d: a job file cannot name another job file", path, key.Line)
+		case "admin-token", "client-secret", "token":
+			return "", fmt.Errorf("job file %s: line %d: %s: secrets never go in a job file; use %s or admin-token-file", path, key.Line, key.Value, EnvAdminToken)
+		}
+		if fs.Lookup(key.Value) == nil {
+			return "", fmt.Errorf("job file %s: line %d: unknown setting %q (settings are the flag names of bulkrevoke run -h, and input)", path, key.Line, key.Value)
+		}
+		v := val.Value
+		if val.Tag == "!!null" {
+			v = ""
+		}
+		if err := fs.Set(key.Value, v); err != nil {
+			return "", fmt.Errorf("job file %s: line %d: %s: %w", path, key.Line, key.Value, err)
+		}
+	}
+	return inputPath, nil
+}

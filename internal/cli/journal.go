@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+)
+
+// runMeta is kept beside the outcome file (OUT.meta.json) so that --resume
+// can tell whether INPUT is still the file the journal was started from.
+type runMeta struct {
+	Input       string `json:"input"`
+	InputSHA256 string `json:"input_sha256"`
+	InputRows   int64  `json:"input_rows"`
+	Version     string `json:"version"`
+}
+
+func metaPath(out string) string { return out + ".meta.json" }
+
+// journal is the outcome file opened for this run, and what an earlier run
+// already recorded in it.
+type journal struct {
+	writer   *report.Writer
+	recorded int64 // rows that will not be sent again
+	done     lineSet
+}
+
+// skip reports whether a row already has a final outcome in the journal.
+func (j *journal) skip(row input.Row) bool { return j.done.has(row.Line) }
+
+// openJournal creates the outcome file, or for --resume reads what it holds
+// and opens it for appending. Nothing is sent before this succeeds.
+func openJournal(cfg Config, inputSum string) (*journal, error) {
+	if cfg.Resume {
+		if _, err := os.Stat(cfg.Out); err == nil {
+			return resumeJournal(cfg, inputSum)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, &usageError{fmt.Errorf("outcome file: %w", err)}
+		}
+		// Nothing to resume: a scheduled job may always pass --resume.
+	}
+	w, err := report.Create(cfg.Out, cfg.Force)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	if err := writeMeta(cfg, inputSum); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &journal{writer: w}, nil
+}
+
+func resumeJournal(cfg Config, inputSum string) (*journal, error) {
+	if !cfg.IgnoreInputChange {
+		meta, err := readMeta(cfg.Out)
+		if err != nil {
+			return nil, &usageError{fmt.Errorf("%w; if INPUT is surely the file this outcome file was started from, add --ignore-input-change", err)}
+		}
+		if meta.InputSHA256 != inputSum {
+			return nil, usagef("%s is not the input that %s was started from (%s, SHA-256 differs): refusing to resume; add --ignore-input-change to insist",
+				cfg.Input, cfg.Out, meta.Input)
+		}
+	}
+	j := &journal{}
+	torn, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error {
+		if o.Status == revoke.Failed && cfg.RetryFailed {
+			j.done.remove(o.Line)
+			return nil
+		}
+		j.done.add(o.Line)
+		return nil
+	})
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("resume: %w", err)}
+	}
+	_ = torn // Append drops the torn line; its row is redone.
+	j.recorded = j.done.len()
+	if j.writer, err = report.Append(cfg.Out); err != nil {
+		return nil, &usageError{fmt.Errorf("resume: %w", err)}
+	}
+	if cfg.IgnoreInputChange {
+		if err := writeMeta(cfg, inputSum); err != nil {
+			j.writer.Close()
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+func writeMeta(cfg Config, inputSum string) error {
+	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(metaPath(cfg.Out), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", metaPath(cfg.Out), err)
+	}
+	return nil
+}
+
+func readMeta(out string) (runMeta, error) {
+	var m runMeta
+	b, err := os.ReadFile(metaPath(out))
+	if err != nil {
+		return m, fmt.Errorf("cannot check the input against the outcome file: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("read %s: %w", metaPath(out), err)
+	}
+	return m, nil
+}
+
+// lineSet is a set of input line numbers, one bit a line, so that resuming a
+// ten-million-row run costs about a megabyte.
+type lineSet struct {
+	bits []uint64
+	n    int64
+}
+
+func (s *lineSet) add(line int64) {
+	if line < 0 {
+		return
+	}
+	i := int(line / 64)
+	for len(s.bits) <= i {
+		s.bits = append(s.bits, 0)
+	}
+	if s.bits[i]&(1<<(line%64)) == 0 {
+		s.bits[i] |= 1 << (line % 64)
+		s.n++
+	}
+}
+
+func (s *lineSet) remove(line int64) {
+	if s.has(line) {
+		s.bits[line/64] &^= 1 << (line % 64)
+		s.n--
+	}
+}
+
+func (s *lineSet) has(line int64) bool {
+	i := line / 64
+	return line >= 0 && i < int64(len(s.bits)) && s.bits[i]&(1<<(line%64)) != 0
+}
+
+func (s *lineSet) len() int64 { return s.n }
