@@ -21,7 +21,6 @@ import (
 const (
 	DefaultBaseURL     = "https://www.concursolutions.com"
 	DefaultRate        = 25 // requests/s: 1,500 a minute, well under the 4,000 a minute other Concur APIs allow
-	DefaultConcurrency = 16
 	DefaultMaxAttempts = 5
 	DefaultTimeout     = 30 * time.Second
 	// EnvAdminToken names the environment variable holding the admin token.
@@ -45,7 +44,7 @@ type Config struct {
 	UserParam   string
 	Rate        float64
 	Burst       int
-	Concurrency int
+	Concurrency int // 0: the pool sizes itself
 	MaxAttempts int
 	Timeout     time.Duration
 
@@ -53,6 +52,25 @@ type Config struct {
 	Sandbox   bool
 	LogFormat string
 	LogLevel  string
+
+	// Provider is concur or rfc7009; the fields below serve rfc7009
+	// (provider.go).
+	Provider     string
+	RevokeURL    *url.URL
+	ClientID     string
+	ClientSecret string // never logged
+	ClientAuth   string
+
+	// Watching a run and what it leaves behind (watch.go).
+	Progress         string // auto, bar, log or off
+	ProgressInterval time.Duration
+	SummaryFile      string
+	MetricsFile      string
+
+	// Shard, when not whole, limits the run to the rows of one shard.
+	Shard input.Shard
+	// MaxDuration is the run's time budget; 0 means none.
+	MaxDuration time.Duration
 }
 
 // usageError is a command line or configuration that cannot run: exit 2,
@@ -73,7 +91,10 @@ or .ndjson file, or - for standard input with --format) through Concur's
 revoketoken.ashx, and records one outcome per input row in --out.
 
 The administrator's token comes from $CONCUR_ADMIN_TOKEN or --admin-token-file;
-it is never accepted as a flag value.
+it is never accepted as a flag value. With --provider rfc7009 the tokens go to
+any OAuth 2.0 Token Revocation endpoint instead, authenticated as the client
+they were issued to; its secret comes from $REVOKE_CLIENT_SECRET or
+--client-secret-file.
 
 Examples:
   # Try it: a simulated Concur instance on loopback, nothing leaves the machine
@@ -91,9 +112,15 @@ Examples:
   bulkrevoke run --rate 60 --concurrency 32 --out breach.csv breach.csv
   bulkrevoke run --resume --rate 60 --concurrency 32 --out breach.csv breach.csv
 
+  # The same sweep at an RFC 7009 endpoint (Okta here): token rows only
+  REVOKE_CLIENT_SECRET=$(cat /run/secrets/okta) bulkrevoke run --provider rfc7009 \
+    --revoke-url https://example.okta.com/oauth2/v1/revoke --client-id 0oa1b2c3 \
+    --out okta-outcomes.csv okta-tokens.csv
+
 Exit codes: 0 all revoked/not_found/duplicate/dry_run; 1 some failed or
 invalid; 2 usage or unreadable input, nothing sent; 3 stopped early
-(credentials rejected or interrupted; resume with --resume).
+(credentials rejected, interrupted or --max-duration spent; resume with
+--resume).
 
 Flags:
 `
@@ -101,6 +128,7 @@ Flags:
 // flagValues are the raw flag values that Config derives from.
 type flagValues struct {
 	baseURL, tokenFile, format, job string
+	provider                        providerValues
 }
 
 // newRunFlags declares the flags of "run", bound to cfg and raw.
@@ -120,9 +148,9 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue the run recorded in --out: rows with a final outcome there are not sent again")
 	fs.BoolVar(&cfg.RetryFailed, "retry-failed", false, "with --resume, also re-send rows recorded as failed")
 	fs.BoolVar(&cfg.IgnoreInputChange, "ignore-input-change", false, "with --resume, accept an INPUT whose content differs from the one the outcome file was started with")
-	fs.Float64Var(&cfg.Rate, "rate", DefaultRate, "requests per second across all workers, retries included; 0 = unpaced")
+	fs.Float64Var(&cfg.Rate, "rate", DefaultRate, "most requests per second across all workers, retries included: the job slows down when the server refuses for speed (429, honouring Retry-After) and probes back up, never above this; 0 = unpaced until the server first refuses")
 	fs.IntVar(&cfg.Burst, "burst", 1, "rate limiter burst")
-	fs.IntVar(&cfg.Concurrency, "concurrency", DefaultConcurrency, "requests in flight at once")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "requests in flight at once, 1 to 1024 (default: the pool sizes itself to reach --rate at the latency it sees, 4 to 512; 16 while unpaced)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", DefaultMaxAttempts, "HTTP requests per row at most, first try included")
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per request")
 	fs.StringVar(&cfg.UserParam, "user-param", "consumerKey", "query parameter naming the application on user rows: consumerKey or client_id")
@@ -130,6 +158,13 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live, injects a few transient faults)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "auto", "log format on stderr: json, console, or auto (console on a terminal)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.Progress, "progress", progressAuto, "progress display `auto|bar|log|off`: auto shows a bar on a terminal and logs a progress line every --progress-interval elsewhere")
+	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", DefaultProgressInterval, "how often to log progress and refresh --metrics-file")
+	fs.StringVar(&cfg.SummaryFile, "summary", "", "write a JSON summary of the run to `PATH` at the end (also when it stops early)")
+	fs.StringVar(&cfg.MetricsFile, "metrics-file", "", "write Prometheus metrics to `PATH` (node-exporter textfile collector, e.g. /var/lib/node_exporter/bulkrevoke.prom), refreshed during the run")
+	fs.Var(&cfg.Shard, "shard", "take only shard `I/N` of the input: I counts from 0 (as $JOB_COMPLETION_INDEX); each shard needs its own --out, and --rate is per shard")
+	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "time budget `D`, e.g. 50m: then stop as on a signal (in-flight requests finish and are recorded), exit 3, continue with --resume; 0 = none")
+	addProviderFlags(fs, cfg, &raw.provider)
 	return fs
 }
 
@@ -173,7 +208,24 @@ func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Conf
 	default:
 		return cfg, usagef("want exactly one INPUT file (or -), got %d; see bulkrevoke run -h", len(positional))
 	}
-	return cfg, cfg.complete(raw.baseURL, raw.tokenFile, raw.format, getenv)
+	// Left out everywhere (flag, environment, job file: each sets the
+	// flag), the pool sizes itself; given, it is kept.
+	if !given(fs, "concurrency") {
+		cfg.Concurrency = 0
+	} else if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
+		return cfg, usagef("--concurrency %d: want 1 to 1024, or leave it out and the pool sizes itself", cfg.Concurrency)
+	}
+	if err := cfg.complete(raw.baseURL, raw.tokenFile, raw.format, getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.completeProvider(fs, raw.provider, getenv)
+}
+
+// given reports whether the flag name was set, from any layer.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // parseArgs parses flags that may stand before or after positional arguments.
@@ -263,14 +315,14 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 	if cfg.Burst < 1 {
 		return usagef("--burst %d: want 1 or more", cfg.Burst)
 	}
-	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
-		return usagef("--concurrency %d: want 1 to 1024", cfg.Concurrency)
-	}
 	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > 100 {
 		return usagef("--max-attempts %d: want 1 to 100", cfg.MaxAttempts)
 	}
 	if cfg.Timeout <= 0 {
 		return usagef("--timeout %v: want a positive duration", cfg.Timeout)
+	}
+	if cfg.MaxDuration < 0 {
+		return usagef("--max-duration %v: want 0 (no budget) or a positive duration", cfg.MaxDuration)
 	}
 	if cfg.UserParam != "consumerKey" && cfg.UserParam != "client_id" {
 		return usagef("--user-param %q: want consumerKey or client_id", cfg.UserParam)
@@ -286,6 +338,13 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 		return usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
 	}
 
+	if err := cfg.checkWatch(); err != nil {
+		return err
+	}
+
+	if cfg.Provider != ProviderConcur {
+		return nil // completeProvider checks the other providers' settings
+	}
 	if cfg.Sandbox {
 		return nil // the simulator supplies the instance and the admin token
 	}

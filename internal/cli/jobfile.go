@@ -15,7 +15,14 @@ import (
 // (base-url, rate, out, ...) plus "input". It returns the input path.
 //
 // Secrets never live in a job file: there is no key for the admin token,
-// only admin-token-file; a key that names no flag is an error.
+// only admin-token-file; a key that names no flag is an error, and so is a
+// key given twice (which of the two was meant?).
+//
+// A job file is flags written down, and its values mean what they would mean
+// on the command line: a relative path (input, out, admin-token-file) is
+// relative to the working directory, not to the job file. In the container
+// that is /data, the volume, so "out: outcomes.csv" lands on the volume;
+// from cron, whose working directory is $HOME, use absolute paths.
 func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -36,8 +43,13 @@ func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 	if root.Kind != yaml.MappingNode {
 		return "", fmt.Errorf("job file %s: line %d: want a mapping of setting: value", path, root.Line)
 	}
+	firstLine := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i], root.Content[i+1]
+		if line, dup := firstLine[key.Value]; dup {
+			return "", fmt.Errorf("job file %s: line %d: %s is already set on line %d", path, key.Line, key.Value, line)
+		}
+		firstLine[key.Value] = key.Line
 		if val.Kind != yaml.ScalarNode {
 			return "", fmt.Errorf("job file %s: line %d: %s: want a single value", path, key.Line, key.Value)
 		}
@@ -48,7 +60,8 @@ func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 		case "job":
 			return "", fmt.Errorf("job file %s: line %d: a job file cannot name another job file", path, key.Line)
 		case "admin-token", "client-secret", "token":
-			return "", fmt.Errorf("job file %s: line %d: %s: secrets never go in a job file; use %s or admin-token-file", path, key.Line, key.Value, EnvAdminToken)
+			return "", fmt.Errorf("job file %s: line %d: %s: secrets never go in a job file; use %s or admin-token-file (%s or client-secret-file for --provider %s)",
+				path, key.Line, key.Value, EnvAdminToken, EnvClientSecret, ProviderRFC7009)
 		}
 		if fs.Lookup(key.Value) == nil {
 			return "", fmt.Errorf("job file %s: line %d: unknown setting %q (settings are the flag names of bulkrevoke run -h, and input)", path, key.Line, key.Value)

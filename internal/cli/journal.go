@@ -17,8 +17,9 @@ import (
 type runMeta struct {
 	Input       string `json:"input"`
 	InputSHA256 string `json:"input_sha256"`
-	InputRows   int64  `json:"input_rows"`
 	Version     string `json:"version"`
+	// Shard is the --shard the file was started for, "" for the whole input.
+	Shard string `json:"shard,omitempty"`
 }
 
 func metaPath(out string) string { return out + ".meta.json" }
@@ -57,7 +58,14 @@ func openJournal(cfg Config, inputSum string) (*journal, error) {
 }
 
 func resumeJournal(cfg Config, inputSum string) (*journal, error) {
-	if !cfg.IgnoreInputChange {
+	// An outcome file with no outcome has nothing to confuse with another
+	// input's rows; it is also what a kill between creating it and writing
+	// its sidecar leaves, which must stay resumable.
+	empty, err := journalEmpty(cfg.Out)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("resume: %w", err)}
+	}
+	if !cfg.IgnoreInputChange && !empty {
 		meta, err := readMeta(cfg.Out)
 		if err != nil {
 			return nil, &usageError{fmt.Errorf("%w; if INPUT is surely the file this outcome file was started from, add --ignore-input-change", err)}
@@ -67,9 +75,22 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 				cfg.Input, cfg.Out, meta.Input)
 		}
 	}
+	// Rows of another shard would be recorded here and this file's own
+	// rows never skipped: each shard keeps its own outcome file.
+	if meta, err := readMeta(cfg.Out); err == nil && meta.Shard != cfg.Shard.String() {
+		return nil, usagef("%s was started for %s, not %s: each shard keeps its own outcome file; refusing to resume",
+			cfg.Out, shardText(meta.Shard), shardText(cfg.Shard.String()))
+	}
 	j := &journal{}
 	torn, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error {
 		if o.Status == revoke.Failed && cfg.RetryFailed {
+			j.done.remove(o.Line)
+			return nil
+		}
+		if o.Status == revoke.DryRun && !cfg.DryRun {
+			// A dry run sent nothing: a real run resuming its file (a job
+			// file with resume: true, tried first with --dry-run) must
+			// still send every row.
 			j.done.remove(o.Line)
 			return nil
 		}
@@ -84,7 +105,7 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 	if j.writer, err = report.Append(cfg.Out); err != nil {
 		return nil, &usageError{fmt.Errorf("resume: %w", err)}
 	}
-	if cfg.IgnoreInputChange {
+	if cfg.IgnoreInputChange || empty {
 		if err := writeMeta(cfg, inputSum); err != nil {
 			j.writer.Close()
 			return nil, err
@@ -94,11 +115,11 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 }
 
 func writeMeta(cfg Config, inputSum string) error {
-	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version()}, "", "  ")
+	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version(), Shard: cfg.Shard.String()}, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(metaPath(cfg.Out), append(b, '\n'), 0o600); err != nil {
+	if err := writeFileAtomic(metaPath(cfg.Out), append(b, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", metaPath(cfg.Out), err)
 	}
 	return nil

@@ -9,16 +9,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur"
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
+	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
@@ -50,7 +51,12 @@ var errRows = errors.New("some rows failed or were invalid")
 // Main runs the command line and returns the process exit code. Everything
 // the process touches comes in as arguments, so tests drive it directly.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	err := run(ctx, args, getenv, stdin, stdout, stderr)
+	return exitCode(run(ctx, args, getenv, stdin, stdout, stderr), stderr)
+}
+
+// exitCode maps the error of run to the exit code, and tells stderr what
+// went wrong and what to do next. With io.Discard it only classifies.
+func exitCode(err error, stderr io.Writer) int {
 	var usage *usageError
 	var fatal *revoke.FatalError
 	switch {
@@ -64,7 +70,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 		fmt.Fprintf(stderr, "bulkrevoke: %v\n", err)
 		return ExitUsage
 	case errors.As(err, &fatal):
-		fmt.Fprintf(stderr, "bulkrevoke: stopped: %v\nNothing more was sent. Fix the administrator token, then continue with --resume.\n", err)
+		fmt.Fprintf(stderr, "bulkrevoke: stopped: %v\nNothing more was sent. Fix those credentials, then continue with --resume.\n", err)
 		return ExitStopped
 	case errors.Is(err, revoke.ErrStopped):
 		fmt.Fprintf(stderr, "bulkrevoke: %v; continue with --resume\n", err)
@@ -103,28 +109,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	return execute(ctx, cfg, stdin, log)
+	watch := newWatch(cfg, args[1:], stderr)
+	log := newLogger(cfg, stderr, watch.screen)
+	watch.log = log
+	return watch.finish(execute(ctx, cfg, stdin, watch, log))
 }
 
-func newLogger(cfg Config, stderr io.Writer) zerolog.Logger {
+// newLogger logs to out (the screen, which keeps log lines off the progress
+// bar) in the format that suits stderr.
+func newLogger(cfg Config, stderr, out io.Writer) zerolog.Logger {
 	level, _ := zerolog.ParseLevel(cfg.LogLevel)
 	// Workers log too; one line must never interleave with another.
-	w := zerolog.SyncWriter(stderr)
+	w := zerolog.SyncWriter(out)
 	console := cfg.LogFormat == "console"
 	if cfg.LogFormat == "auto" {
 		f, ok := stderr.(*os.File)
 		console = ok && isatty.IsTerminal(f.Fd())
 	}
 	if console {
-		w = zerolog.SyncWriter(zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly})
+		w = zerolog.SyncWriter(zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly})
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
 // execute runs a parsed configuration: opens the input, the outcome file
 // and the instance, then hands rows to the pool.
-func execute(ctx context.Context, cfg Config, stdin io.Reader, log zerolog.Logger) error {
+func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log zerolog.Logger) error {
+	// The budget is a window of wall time, so it counts from here, the
+	// survey of the input included.
+	ctx, budgetSpent, releaseBudget := withBudget(ctx, cfg.MaxDuration, log)
+	defer releaseBudget()
+
 	src, closeInput, err := openInput(cfg, stdin)
 	if err != nil {
 		return err
@@ -152,14 +167,11 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, log zerolog.Logge
 	}
 	defer stopInstance()
 
-	limit := rate.Limit(cfg.Rate)
-	if cfg.Rate == 0 {
-		limit = rate.Inf
-	}
 	pool := revoke.New(revoke.Config{
 		Revoker:     revoker,
-		Limiter:     rate.NewLimiter(limit, cfg.Burst),
-		Concurrency: cfg.Concurrency,
+		Rate:        cfg.Rate, // the ceiling: the pool paces itself below it
+		Burst:       cfg.Burst,
+		Concurrency: cfg.Concurrency, // 0: the pool sizes itself
 		MaxAttempts: cfg.MaxAttempts,
 		DryRun:      cfg.DryRun,
 		Skip:        journal.skip,
@@ -167,33 +179,37 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, log zerolog.Logge
 	})
 
 	log.Info().Str("input", cfg.Input).Int64("rows", total).Str("out", cfg.Out).
-		Float64("rate", cfg.Rate).Int("concurrency", cfg.Concurrency).Str("instance", host).
+		Float64("rate", cfg.Rate).Int("concurrency", cfg.Concurrency).Str("provider", cfg.Provider).Str("instance", host).
 		Bool("dry_run", cfg.DryRun).Bool("resume", cfg.Resume).Int64("already_recorded", journal.recorded).
+		Str("shard", cfg.Shard.String()).Str("max_duration", cfg.MaxDuration.String()).
 		Msg("starting")
 
 	var tally report.Tally
-	lastSync := time.Now()
+	// Every row reaches the OS as it is written, so a killed process loses
+	// nothing; each is synced within a second, so a machine crash loses at
+	// most the last second of rows.
+	syncs := newSyncer(w, time.Second)
 	record := func(o revoke.Outcome) error {
-		if err := w.Write(o); err != nil {
+		if err := syncs.write(o); err != nil {
 			return fmt.Errorf("write outcome file %s: %w", cfg.Out, err)
 		}
 		tally.Add(o)
+		watch.add(o)
 		logOutcome(log, o)
-		// Every row already reached the OS, so a killed process loses
-		// nothing; a synced file also survives a machine crash, to within
-		// the last second.
-		if time.Since(lastSync) >= time.Second {
-			lastSync = time.Now()
-			if err := w.Sync(); err != nil {
-				return fmt.Errorf("sync outcome file %s: %w", cfg.Out, err)
-			}
-		}
 		return nil
 	}
 
+	watch.begin(total, pool.Stats)
 	start := time.Now()
-	runErr := pool.Run(ctx, src, record)
+	runErr := pool.Run(ctx, revoke.CheckRows(shardRows(src, cfg.Shard), rowCheck(cfg)), record)
+	if budgetSpent() && errors.Is(runErr, revoke.ErrStopped) {
+		runErr = fmt.Errorf("time budget (--max-duration %v) spent: %w", cfg.MaxDuration, runErr)
+	}
 	elapsed := time.Since(start)
+	watch.end(runErr == nil)
+	if err := syncs.stop(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("sync outcome file %s: %w", cfg.Out, err)
+	}
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("close outcome file %s: %w", cfg.Out, err)
 	}
@@ -210,6 +226,8 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, log zerolog.Logge
 		Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).
 		Int64("skipped", stats.Skipped).Dur("duration", elapsed).
 		Float64("achieved_rate", float64(stats.Requests)/max(elapsed.Seconds(), 1e-9)).
+		Float64("settled_rate", math.Round(stats.SettledRate*10)/10).Float64("final_rate", stats.Rate).
+		Int("peak_in_flight", stats.PeakInFlight).
 		Msg("finished")
 	if runErr != nil {
 		return runErr
@@ -266,7 +284,8 @@ func openInput(cfg Config, stdin io.Reader) (*input.Reader, func(), error) {
 }
 
 // surveyInput reads the input file once ahead of the run, for the number of
-// rows (progress) and a SHA-256 of its content (resume checks).
+// rows this run takes (progress: the shard's rows with --shard) and a SHA-256
+// of the file's content (resume checks).
 func surveyInput(cfg Config) (rows int64, sum string, err error) {
 	f, err := os.Open(cfg.Input)
 	if err != nil {
@@ -274,7 +293,7 @@ func surveyInput(cfg Config) (rows int64, sum string, err error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	rows, err = input.Count(io.TeeReader(f, h), cfg.InputFormat)
+	rows, err = input.CountShard(io.TeeReader(f, h), cfg.InputFormat, cfg.Shard)
 	if err != nil {
 		return 0, "", fmt.Errorf("read input %s: %w", cfg.Input, err)
 	}
@@ -285,12 +304,16 @@ func surveyInput(cfg Config) (rows int64, sum string, err error) {
 	return rows, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// instance returns what sends the requests: the Concur client, aimed at the
-// real instance or at a simulator started here for --sandbox.
+// instance returns what sends the requests: the RFC 7009 client, or the
+// Concur client aimed at the real instance or at a simulator started here
+// for --sandbox.
 func instance(cfg Config) (revoke.Revoker, string, func(), error) {
 	baseURL, token, stop := cfg.BaseURL, cfg.AdminToken, func() {}
 	if cfg.DryRun {
 		return nil, "none (dry run)", stop, nil // the pool sends nothing
+	}
+	if cfg.Provider == ProviderRFC7009 {
+		return rfc7009Instance(cfg)
 	}
 	if cfg.Sandbox {
 		token = randomToken()
@@ -313,13 +336,22 @@ func instance(cfg Config) (revoke.Revoker, string, func(), error) {
 		UserParam:  cfg.UserParam,
 		UserAgent:  "bulkrevoke/" + Version(),
 		Timeout:    cfg.Timeout,
-		HTTPClient: concur.NewHTTPClient(cfg.Concurrency),
+		HTTPClient: endpoint.NewHTTPClient(connections(cfg.Concurrency)),
 	})
 	if err != nil {
 		stop()
 		return nil, "", nil, &usageError{err}
 	}
 	return client, baseURL.Host, stop, nil
+}
+
+// connections sizes the HTTP client's idle pool: one connection per row in
+// flight, as many as a self-sizing pool may grow to.
+func connections(concurrency int) int {
+	if concurrency == 0 {
+		return revoke.MaxAutoConcurrency
+	}
+	return concurrency
 }
 
 func randomToken() string {

@@ -676,38 +676,6 @@ func TestCheckBaseURL(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		in   string
-		want time.Duration
-	}{
-		{"absent", "", 0},
-		{"seconds", "30", 30 * time.Second},
-		{"seconds with spaces", " 2 ", 2 * time.Second},
-		{"zero", "0", 0},
-		{"negative", "-5", 0},
-		{"garbage", "later", 0},
-		{"fraction", "1.5", 0},
-		{"capped", "3600", MaxRetryAfter},
-		{"overflowing", "99999999999999999999", 0},
-		{"HTTP-date ahead", "Wed, 01 May 2024 10:01:30 GMT", 90 * time.Second},
-		{"HTTP-date past", "Wed, 01 May 2024 09:00:00 GMT", 0},
-		{"HTTP-date far ahead", "Thu, 02 May 2024 10:00:00 GMT", MaxRetryAfter},
-		{"RFC 850 date", "Wednesday, 01-May-24 10:00:10 GMT", 10 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := parseRetryAfter(tt.in, now); got != tt.want {
-				t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestAPIErrorBehaviour(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -8,24 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
 const (
 	// maxMessage caps what of Concur's message goes into an outcome row.
 	maxMessage = 200
-	// maxCorrelationID caps a correlation ID; Concur's are UUIDs.
-	maxCorrelationID = 100
 	// MaxRetryAfter caps the server's Retry-After: a bogus "retry in a
 	// day" must not park a worker through an incident.
-	MaxRetryAfter = 5 * time.Minute
+	MaxRetryAfter = endpoint.MaxRetryAfter
 )
 
 // APIError is a reply that Concur classified as not a revocation: an Error
@@ -83,16 +78,21 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 	ans := revoke.Answer{
 		Status:        revoke.Failed,
 		HTTPStatus:    status,
-		CorrelationID: cleanID(header.Get(CorrelationHeader)),
+		CorrelationID: endpoint.CleanID(header.Get(CorrelationHeader)),
 	}
 	if ans.CorrelationID == "" {
-		ans.CorrelationID = cleanID(rep.id)
+		ans.CorrelationID = endpoint.CleanID(rep.id)
 	}
-	msg := cleanMessage(redact(rep.message, secrets))
+	var msg string
+	if rep.message != "" {
+		// Redacting hashes every secret: not for the empty body that
+		// answers every revocation.
+		msg = endpoint.CleanText(endpoint.Redact(rep.message, secrets), maxMessage)
+	}
 	apiErr := &APIError{Status: status, Message: msg, CorrelationID: ans.CorrelationID}
 	retryLater := func(throttled bool) revoke.Answer {
 		ans.Retry, ans.Throttled = true, throttled
-		ans.RetryAfter = parseRetryAfter(header.Get("Retry-After"), now)
+		ans.RetryAfter = endpoint.RetryAfter(header.Get("Retry-After"), now)
 		ans.Err = apiErr
 		return ans
 	}
@@ -309,84 +309,6 @@ func isGone(msg string) bool {
 		}
 	}
 	return false
-}
-
-// parseRetryAfter reads delta-seconds or an HTTP-date. Negative, past or
-// garbage values give 0 (the pool then backs off on its own), and the result
-// is capped at MaxRetryAfter.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		if n > int64(MaxRetryAfter/time.Second) {
-			return MaxRetryAfter
-		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), MaxRetryAfter)
-}
-
-// cleanMessage makes a server message fit one line of an outcome row:
-// printable, whitespace collapsed, at most maxMessage characters.
-func cleanMessage(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > maxMessage {
-		s = string(r[:maxMessage-1]) + "…"
-	}
-	return s
-}
-
-// cleanID keeps a correlation ID printable and short.
-func cleanID(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > maxCorrelationID || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		return ""
-	}
-	return s
-}
-
-// redact replaces every secret in s, raw or escaped as in a query string or
-// path, by its fingerprint: a server may echo the request back.
-func redact(s string, secrets []string) string {
-	for _, secret := range secrets {
-		if secret == "" {
-			continue
-		}
-		fp := input.Fingerprint(secret)
-		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-			s = strings.ReplaceAll(s, form, fp)
-		}
-	}
-	return s
-}
-
-// scrub is the last guard on errors from below (net/http, net, tls): should
-// one of them print a secret, its text is redacted and its chain dropped,
-// so that errors.As cannot dig the secret back out.
-func scrub(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if clean := redact(msg, secrets); clean != msg {
-		return errors.New(clean)
-	}
-	return err
 }
 
 // isHTML reports whether a body is an HTML page.

@@ -125,6 +125,15 @@ const (
 	reasonKeyNoUser     = "consumerKey given without user"
 	reasonTokenTooLong  = "token longer than 4096 bytes"
 	reasonTokenBadBytes = "token contains a space, a control character or a non-ASCII byte"
+	reasonBadHint       = "token_type_hint is neither access_token nor refresh_token"
+)
+
+// The token type hints of RFC 7009 §2.1. The values are case-sensitive there,
+// and a server may ignore a hint it does not know, so a misspelt one would
+// be silently lost: it is refused instead.
+const (
+	HintAccessToken  = "access_token"
+	HintRefreshToken = "refresh_token"
 )
 
 // check decides the row's Kind from the values present and sets Invalid to
@@ -146,6 +155,12 @@ func check(r *Row) {
 	}
 	if reason := checkText(fieldNames[fieldTokenTypeHint], r.TokenTypeHint); reason != "" {
 		r.Invalid = reason
+		return
+	}
+	switch r.TokenTypeHint {
+	case "", HintAccessToken, HintRefreshToken:
+	default:
+		r.Invalid = reasonBadHint
 		return
 	}
 	if r.Kind == KindToken {

@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 )
+
+// compactWindow is how much of the journal rewrite reads at a time.
+const compactWindow = 1 << 20
 
 // span locates one record of a journal, by the input line it is about.
 type span struct {
@@ -24,25 +29,26 @@ type span struct {
 // The rewrite is atomic: records are copied byte for byte into a temporary
 // file in the same directory, which is synced and renamed over the original.
 // If anything fails, the original is left as it was. Memory is 24 bytes per
-// record, never the records themselves. The caller must have closed any
-// Writer on path.
+// record, only when a rewrite is needed, and never the records themselves.
+// The caller must have closed any Writer on path.
 func Compact(path string) error {
 	format, err := FormatOf(path)
 	if err != nil {
 		return err
 	}
+	// A first pass only looks, and costs no memory: a dry run's journal, a
+	// compacted one, or one written by a single worker is already in order.
 	var (
-		spans  []span
-		sorted = true
-		prev   int64
+		records int
+		sorted  = true
+		prev    int64
 	)
 	torn, err := scan(path, func(r record) error {
-		line := r.outcome.Line
-		if line <= prev {
+		records++
+		if r.outcome.Line <= prev {
 			sorted = false
 		}
-		prev = line
-		spans = append(spans, span{line: line, start: r.start, end: r.end})
+		prev = r.outcome.Line
 		return nil
 	})
 	if err != nil {
@@ -52,9 +58,21 @@ func Compact(path string) error {
 		return nil
 	}
 
-	// A stable sort keeps records of one line in file order, so the last of
-	// each run is the latest.
-	slices.SortStableFunc(spans, func(a, b span) int { return cmp.Compare(a.line, b.line) })
+	// Sized exactly: growing by append would hold the old and the new array
+	// at once, at the largest size, for ten million records.
+	spans := make([]span, 0, records)
+	if _, err := scan(path, func(r record) error {
+		spans = append(spans, span{line: r.outcome.Line, start: r.start, end: r.end})
+		return nil
+	}); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	// Ordering ties by file position keeps the records of one line in file
+	// order, so the last of each run is the latest, as a stable sort would,
+	// at the cost of an unstable one.
+	slices.SortFunc(spans, func(a, b span) int {
+		return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.start, b.start))
+	})
 	kept := spans[:0]
 	for i, s := range spans {
 		if i+1 < len(spans) && spans[i+1].line == s.line {
@@ -99,14 +117,32 @@ func rewrite(path string, format Format, spans []span) (err error) {
 			return err
 		}
 	}
-	var buf []byte
+	// Workers finish rows a little out of line order, so a record's
+	// neighbours by line lie close by in the file: reading a window around
+	// each record that is not already in hand costs one read per window, not
+	// one per record.
+	var (
+		buf      = make([]byte, compactWindow)
+		window   []byte
+		winStart int64
+	)
 	for _, s := range spans {
-		buf = slices.Grow(buf[:0], int(s.end-s.start))[:s.end-s.start]
-		if _, err := src.ReadAt(buf, s.start); err != nil {
-			return fmt.Errorf("read record of line %d: %w", s.line, err)
+		if s.start < winStart || s.end > winStart+int64(len(window)) {
+			from := max(0, s.start-compactWindow/2)
+			size := max(compactWindow, int(s.end-from))
+			buf = slices.Grow(buf[:0], size)[:size]
+			n, err := src.ReadAt(buf, from)
+			if int64(n) < s.end-from {
+				if err == nil || errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return fmt.Errorf("read record of line %d: %w", s.line, err)
+			}
+			window, winStart = buf[:n], from
 		}
+		rec := window[s.start-winStart : s.end-winStart]
 		// A CSV span may begin with the blank lines the reader skipped.
-		if _, err := out.Write(bytes.TrimLeft(buf, "\r\n")); err != nil {
+		if _, err := out.Write(bytes.TrimLeft(rec, "\r\n")); err != nil {
 			return err
 		}
 	}

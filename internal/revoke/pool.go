@@ -11,7 +11,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 )
@@ -24,9 +23,15 @@ type Source interface {
 // Config is what a Pool needs. Zero values get the documented defaults.
 type Config struct {
 	Revoker Revoker
-	// Limiter paces every request, retries included. nil means unpaced.
-	Limiter *rate.Limiter
-	// Concurrency is the number of requests in flight at once (default 16).
+	// Rate is the ceiling in requests per second, retries included; the
+	// pool paces itself below it, adapting to the server's throttling.
+	// 0 means unpaced until the server first throttles.
+	Rate float64
+	// Burst is the pacer's burst (default 1).
+	Burst int
+	// Concurrency is the number of rows in flight at once. 0 sizes the
+	// pool to reach the current rate at the observed latency, between
+	// MinAutoConcurrency and MaxAutoConcurrency.
 	Concurrency int
 	// MaxAttempts is the number of requests per row at most (default 5).
 	MaxAttempts int
@@ -57,6 +62,15 @@ type Stats struct {
 	Unrecorded int64
 	// Skipped is the number of rows already recorded by an earlier run.
 	Skipped int64
+	// Rate is the pacer's rate now, in requests/s; 0 while unpaced.
+	Rate float64
+	// SettledRate is the rate of clean answers the run last held steady
+	// (within ±5% for several seconds); 0 until it has.
+	SettledRate float64
+	// InFlightLimit is the number of rows allowed in flight now, and
+	// PeakInFlight the most that were in flight at once.
+	InFlightLimit int
+	PeakInFlight  int
 }
 
 // FatalError stops a run: the provider said no row can succeed, e.g. the
@@ -75,17 +89,16 @@ var ErrStopped = errors.New("run stopped before the end of the input")
 
 // Pool revokes rows concurrently under one rate limit.
 type Pool struct {
-	cfg   Config
-	stats struct {
+	cfg      Config
+	pacer    *pacer
+	inFlight *gate
+	stats    struct {
 		requests, retries, throttled, unrecorded, skipped atomic.Int64
 	}
 }
 
 // New returns a pool with cfg's defaults filled in.
 func New(cfg Config) *Pool {
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 16
-	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}
@@ -98,20 +111,31 @@ func New(cfg Config) *Pool {
 	if cfg.RetryAfterMax <= 0 {
 		cfg.RetryAfterMax = 5 * time.Minute
 	}
-	if cfg.Limiter == nil {
-		cfg.Limiter = rate.NewLimiter(rate.Inf, 1)
+	auto := cfg.Concurrency <= 0
+	if auto {
+		cfg.Concurrency = DefaultConcurrency
 	}
-	return &Pool{cfg: cfg}
+	return &Pool{
+		cfg:      cfg,
+		pacer:    newPacer(cfg.Rate, cfg.Burst, cfg.RetryAfterMax, cfg.Logger),
+		inFlight: newGate(cfg.Concurrency, auto, cfg.Logger),
+	}
 }
 
 // Stats returns the counters so far; safe to call while Run is going.
 func (p *Pool) Stats() Stats {
+	current, settled := p.pacer.rates()
+	limit, peak := p.inFlight.sizes()
 	return Stats{
-		Requests:   p.stats.requests.Load(),
-		Retries:    p.stats.retries.Load(),
-		Throttled:  p.stats.throttled.Load(),
-		Unrecorded: p.stats.unrecorded.Load(),
-		Skipped:    p.stats.skipped.Load(),
+		Requests:      p.stats.requests.Load(),
+		Retries:       p.stats.retries.Load(),
+		Throttled:     p.stats.throttled.Load(),
+		Unrecorded:    p.stats.unrecorded.Load(),
+		Skipped:       p.stats.skipped.Load(),
+		Rate:          current,
+		SettledRate:   settled,
+		InFlightLimit: limit,
+		PeakInFlight:  peak,
 	}
 }
 
@@ -127,7 +151,7 @@ func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) 
 	stop, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	outcomes := make(chan Outcome, p.cfg.Concurrency)
+	outcomes := make(chan Outcome, 64)
 	recorded := make(chan error, 1)
 	go func() {
 		var err error
@@ -142,9 +166,20 @@ func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) 
 		recorded <- err
 	}()
 
+	j := &job{
+		stop:     stop,
+		send:     context.WithoutCancel(stop),
+		cancel:   cancel,
+		outcomes: outcomes,
+		rows:     make(chan input.Row),
+	}
+	// The errgroup only owns the workers' lifetimes; the gate bounds how
+	// many rows are in flight, since a self-sizing pool changes that
+	// number as it goes.
 	g := new(errgroup.Group)
-	g.SetLimit(p.cfg.Concurrency)
-	readErr := p.feed(stop, g, src, outcomes, cancel)
+	p.pacer.start()
+	readErr := p.feed(j, g, src)
+	close(j.rows)
 	g.Wait()
 	close(outcomes)
 	if err := <-recorded; err != nil {
@@ -162,17 +197,33 @@ func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) 
 	return nil
 }
 
+// job is what one Run shares with its workers.
+type job struct {
+	// stop ends the run: a signal, a fatal answer, a failed record.
+	stop context.Context
+	// send is stop without its cancellation: a request already sent is
+	// allowed to finish after a stop, so that its answer is recorded.
+	send     context.Context
+	cancel   context.CancelCauseFunc
+	outcomes chan<- Outcome
+	// rows hands a row to an idle worker.
+	rows chan input.Row
+}
+
 // feed reads rows in file order, settles invalid and duplicate rows itself
-// and starts a worker for each row to send. It returns a read error.
-func (p *Pool) feed(stop context.Context, g *errgroup.Group, src Source, outcomes chan<- Outcome, cancel context.CancelCauseFunc) error {
+// and hands each row to send to a worker, once the gate has a slot for it.
+// It returns a read error.
+func (p *Pool) feed(j *job, g *errgroup.Group, src Source) error {
 	seen := input.NewSeen()
-	for stop.Err() == nil {
+	outcomes := j.outcomes
+	workers := 0
+	for j.stop.Err() == nil {
 		row, err := src.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
-			cancel(err)
+			j.cancel(err)
 			return fmt.Errorf("read input: %w", err)
 		}
 		dup := row.Invalid == "" && seen.Add(row.Key())
@@ -188,12 +239,24 @@ func (p *Pool) feed(stop context.Context, g *errgroup.Group, src Source, outcome
 		case p.cfg.DryRun:
 			outcomes <- settled(row, DryRun, "")
 		default:
-			g.Go(func() error {
-				if o, ok := p.revoke(stop, row, cancel); ok {
-					outcomes <- o
-				}
+			limit, err := p.inFlight.acquire(j.stop)
+			if err != nil {
 				return nil
-			})
+			}
+			// Workers outlive their row: a goroutine per row would pay for
+			// its start and its stack's growth on every row.
+			select {
+			case j.rows <- row:
+			default:
+				if workers < limit {
+					workers++
+					g.Go(func() error { p.work(j, row); return nil })
+				} else {
+					// As many workers as slots, and this row holds a
+					// slot: one of them is idle or about to be.
+					j.rows <- row
+				}
+			}
 		}
 	}
 	return nil
@@ -210,18 +273,27 @@ func settled(row input.Row, s Status, reason string) Outcome {
 	}
 }
 
+// work revokes row, then every row handed to it, until the feeder is done.
+func (p *Pool) work(j *job, row input.Row) {
+	for more := true; more; row, more = <-j.rows {
+		if o, ok := p.revoke(j, row); ok {
+			j.outcomes <- o
+		}
+		p.inFlight.release()
+	}
+}
+
 // revoke sends one row until it gets a final answer, runs out of attempts, or
 // the run stops. ok is false when the row has no final outcome.
-func (p *Pool) revoke(stop context.Context, row input.Row, cancel context.CancelCauseFunc) (o Outcome, ok bool) {
+func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 	start := time.Now()
 	o = settled(row, Failed, "")
-	// A request already sent is allowed to finish after a stop, so that its
-	// answer is recorded; only the waits before a request obey stop.
-	send := context.WithoutCancel(stop)
-	log := p.cfg.Logger.With().Int64("line", row.Line).Str("kind", string(row.Kind)).Str("target", o.Target).Logger()
 	var last Answer
+	var done time.Time
 	for attempt := 1; ; attempt++ {
-		if err := p.cfg.Limiter.Wait(stop); err != nil {
+		// Only the waits before a request obey stop.
+		epoch, err := p.pacer.wait(j.stop)
+		if err != nil {
 			p.stats.unrecorded.Add(int64(o.Attempts))
 			return o, false
 		}
@@ -229,7 +301,11 @@ func (p *Pool) revoke(stop context.Context, row input.Row, cancel context.Cancel
 		if attempt > 1 {
 			p.stats.retries.Add(1)
 		}
-		last = p.cfg.Revoker.Revoke(send, row)
+		sent := time.Now()
+		last = p.cfg.Revoker.Revoke(j.send, row)
+		done = time.Now()
+		p.pacer.answered(epoch, last, done)
+		p.inFlight.observe(done.Sub(sent), p.pacer.rateNow())
 		o.Attempts = attempt
 		o.HTTPStatus = last.HTTPStatus
 		o.CorrelationID = last.CorrelationID
@@ -238,17 +314,20 @@ func (p *Pool) revoke(stop context.Context, row input.Row, cancel context.Cancel
 		}
 		if last.Fatal {
 			p.stats.unrecorded.Add(int64(o.Attempts))
-			cancel(&FatalError{Line: row.Line, Err: last.Err})
+			j.cancel(&FatalError{Line: row.Line, Err: last.Err})
 			return o, false
 		}
 		if !last.Retry {
 			break
 		}
-		log.Debug().Int("attempt", attempt).Int("http_status", last.HTTPStatus).AnErr("error", last.Err).Msg("retrying")
+		// No child logger per row: it would cost an allocation on every
+		// row, logged or not.
+		p.cfg.Logger.Debug().Int64("line", row.Line).Str("kind", string(row.Kind)).Str("target", o.Target).
+			Int("attempt", attempt).Int("http_status", last.HTTPStatus).AnErr("error", last.Err).Msg("retrying")
 		if attempt >= p.cfg.MaxAttempts {
 			break
 		}
-		if !sleep(stop, p.backoff(attempt, last.RetryAfter)) {
+		if !sleep(j.stop, p.backoff(attempt, last.RetryAfter)) {
 			p.stats.unrecorded.Add(int64(o.Attempts))
 			return o, false
 		}
@@ -263,7 +342,7 @@ func (p *Pool) revoke(stop context.Context, row input.Row, cancel context.Cancel
 	if o.Status == "" {
 		o.Status = Failed
 	}
-	o.DurationMS = time.Since(start).Milliseconds()
+	o.DurationMS = done.Sub(start).Milliseconds()
 	return o, true
 }
 

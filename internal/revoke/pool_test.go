@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -202,7 +200,7 @@ func TestPoolRateCoversRetries(t *testing.T) {
 		return revoke.Answer{Status: revoke.Revoked, HTTPStatus: 200}
 	}}
 	// Serial, so odd/even requests pair up per row.
-	cfg := revoke.Config{Revoker: rev, Concurrency: 1, Limiter: rate.NewLimiter(50, 1), BackoffBase: time.Nanosecond, BackoffMax: time.Nanosecond}
+	cfg := revoke.Config{Revoker: rev, Concurrency: 1, Rate: 50, Burst: 1, BackoffBase: time.Nanosecond, BackoffMax: time.Nanosecond}
 	start := time.Now()
 	got, _, err := collect(t, context.Background(), cfg, tokenRows(5))
 	if err != nil {
@@ -332,5 +330,60 @@ func TestPoolStopsWhenRecordFails(t *testing.T) {
 	}
 	if n.Load() > 50 {
 		t.Errorf("%d requests sent after the outcome file failed", n.Load())
+	}
+}
+
+func TestPoolSendsEachRowOnceWithinItsConcurrency(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		concurrency int
+		wantAtMost  int64
+	}{
+		{"fixed 1", 1, 1},
+		{"fixed 8", 8, 8},
+		{"self-sizing, unpaced", 0, revoke.DefaultConcurrency},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const n = 2000
+			var mu sync.Mutex
+			sent := map[string]int{}
+			var now, peak atomic.Int64
+			rev := &fakeRevoker{func(ctx context.Context, row input.Row) revoke.Answer {
+				c := now.Add(1)
+				defer now.Add(-1)
+				for p := peak.Load(); c > p && !peak.CompareAndSwap(p, c); p = peak.Load() {
+				}
+				mu.Lock()
+				sent[row.Token]++
+				mu.Unlock()
+				if row.Line%7 == 0 {
+					time.Sleep(100 * time.Microsecond) // uneven answers reorder the workers
+				}
+				return revoke.Answer{Status: revoke.Revoked, HTTPStatus: 200}
+			}}
+			got, p, err := collect(t, context.Background(), revoke.Config{Revoker: rev, Concurrency: tc.concurrency}, tokenRows(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n || len(sent) != n {
+				t.Fatalf("%d outcomes, %d distinct rows sent, want %d", len(got), len(sent), n)
+			}
+			for i, o := range got {
+				if o.Line != int64(i+2) || o.Status != revoke.Revoked {
+					t.Fatalf("outcome %d: line %d %s", i, o.Line, o.Status)
+				}
+			}
+			for tok, k := range sent {
+				if k != 1 {
+					t.Errorf("%s sent %d times", input.Fingerprint(tok), k)
+				}
+			}
+			if peak.Load() > tc.wantAtMost || int64(p.Stats().PeakInFlight) > tc.wantAtMost {
+				t.Errorf("%d requests at once (pool says %d), want at most %d", peak.Load(), p.Stats().PeakInFlight, tc.wantAtMost)
+			}
+		})
 	}
 }

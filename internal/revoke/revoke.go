@@ -1,6 +1,7 @@
 // Package revoke is the paced worker pool: it takes rows from the input,
 // sends each through a Revoker under one shared rate limit with retries, and
-// hands every final Outcome to a sink.
+// hands every final Outcome to a sink. The rate adapts to the server's
+// throttling below a ceiling, and the pool can size itself to reach it.
 package revoke
 
 import (

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+)
+
+// writeFileAtomic replaces path with data (mode 0600) so that a kill or a
+// machine crash leaves the old content or the new, never a torn mix: the
+// data goes to a synced temporary file beside path, which is renamed over
+// it, and the directory is synced.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// errHasOutcome stops journalEmpty's read at the first outcome.
+var errHasOutcome = errors.New("outcome file holds an outcome")
+
+// journalEmpty reports whether the outcome file at path holds no complete
+// outcome (it may hold a header, or a torn line).
+func journalEmpty(path string) (bool, error) {
+	_, err := report.ReadJournal(path, func(revoke.Outcome) error { return errHasOutcome })
+	if errors.Is(err, errHasOutcome) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// outcomeWriter is what the syncer needs of a *report.Writer.
+type outcomeWriter interface {
+	Write(revoke.Outcome) error
+	Sync() error
+}
+
+// stopper is a timer that can be disarmed, such as a *time.Timer.
+type stopper interface{ Stop() bool }
+
+// syncer writes outcomes and commits them to stable storage at most once a
+// period, and at most a period after each row: the first row after a sync
+// arms a timer, and the timer syncs. A fast run pays one fsync a period, not
+// one a row, and a lull (every worker waiting out a Retry-After) cannot leave
+// a row unsynced for longer than the period.
+type syncer struct {
+	period    time.Duration
+	afterFunc func(time.Duration, func()) stopper
+
+	mu     sync.Mutex
+	w      outcomeWriter
+	timer  stopper // armed: a sync is due
+	closed bool
+	err    error // a failed background sync; sticky
+}
+
+func newSyncer(w outcomeWriter, period time.Duration) *syncer {
+	return &syncer{
+		w:         w,
+		period:    period,
+		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
+	}
+}
+
+// write appends o and makes sure a sync is due. It returns the error of an
+// earlier background sync, if any, so that the run stops on it.
+func (s *syncer) write(o revoke.Outcome) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if err := s.w.Write(o); err != nil {
+		return err
+	}
+	if s.timer == nil && !s.closed {
+		s.timer = s.afterFunc(s.period, s.sync)
+	}
+	return nil
+}
+
+func (s *syncer) sync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timer = nil
+	if s.closed || s.err != nil {
+		return
+	}
+	s.err = s.w.Sync()
+}
+
+// stop disarms the timer and returns the error of a failed background sync.
+// The caller then closes the file, which syncs what is left.
+func (s *syncer) stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	return s.err
+}

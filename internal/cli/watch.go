@@ -1,0 +1,377 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/progress"
+	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+)
+
+// Progress modes (--progress).
+const (
+	progressAuto = "auto" // bar on a terminal, log lines elsewhere
+	progressBar  = "bar"
+	progressLog  = "log"
+	progressOff  = "off"
+)
+
+// DefaultProgressInterval is how often a "progress" line is logged and the
+// metrics file refreshed.
+const DefaultProgressInterval = 10 * time.Second
+
+// checkWatch refuses, before anything is sent, settings of the watching and
+// reporting flags that could only fail at the end of a long run.
+func (cfg *Config) checkWatch() error {
+	switch cfg.Progress {
+	case progressAuto, progressBar, progressLog, progressOff:
+	default:
+		return usagef("--progress %q: want auto, bar, log or off", cfg.Progress)
+	}
+	if cfg.ProgressInterval <= 0 {
+		return usagef("--progress-interval %v: want a positive duration", cfg.ProgressInterval)
+	}
+	for flag, path := range map[string]string{"--summary": cfg.SummaryFile, "--metrics-file": cfg.MetricsFile} {
+		if path == "" {
+			continue
+		}
+		dir := filepath.Dir(path)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return usagef("%s %s: directory %s does not exist", flag, path, dir)
+		}
+	}
+	return nil
+}
+
+// watch follows one run for the people who run it: how far it has got
+// while it goes (a bar on a terminal, "progress" log lines elsewhere), and
+// afterwards the --summary document, the --metrics-file and a summary on
+// stderr for a person.
+type watch struct {
+	cfg    Config
+	args   []string // of "run", for the command that continues the run
+	screen *progress.Screen
+	// human is set when a person reads stderr: console logs, or a terminal.
+	human bool
+	bar   bool
+	log   zerolog.Logger
+	start time.Time
+
+	// Set by begin; a run refused before it sends anything has none.
+	meter    *progress.Meter
+	stats    func() revoke.Stats
+	total    int64
+	runStart time.Time
+	runEnd   time.Time
+	tick     chan struct{} // closed by end
+	ticking  sync.WaitGroup
+
+	lastSuccess     time.Time
+	lastSuccessRead bool
+}
+
+// newWatch decides how the run shows its progress on stderr. Logs are to be
+// written through w.screen, so that they never tear the bar.
+func newWatch(cfg Config, args []string, stderr io.Writer) *watch {
+	terminal := isTerminal(stderr)
+	return &watch{
+		cfg:    cfg,
+		args:   args,
+		screen: progress.NewScreen(stderr),
+		human:  terminal || consoleLogs(cfg, stderr),
+		bar:    cfg.Progress == progressBar || (cfg.Progress == progressAuto && terminal),
+		log:    zerolog.Nop(),
+		start:  time.Now(),
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// consoleLogs reports whether logs are written for a person (console
+// format) rather than for a machine (JSON).
+func consoleLogs(cfg Config, stderr io.Writer) bool {
+	return cfg.LogFormat == "console" || (cfg.LogFormat == "auto" && isTerminal(stderr))
+}
+
+// begin starts watching, just before the first row is read: total is the
+// number of input rows (-1 if unknown), stats the pool's counters.
+func (w *watch) begin(total int64, stats func() revoke.Stats) {
+	w.total, w.stats = total, stats
+	before := w.recordedBefore()
+	w.meter = progress.NewMeter(progress.Config{Total: total, Before: before, Stats: stats})
+	w.runStart = time.Now()
+	if w.cfg.MetricsFile != "" {
+		w.readLastSuccess()
+		w.refreshMetrics()
+	}
+	w.tick = make(chan struct{})
+	w.ticking.Add(1)
+	go w.every(w.cfg.ProgressInterval, w.tick)
+	if w.bar {
+		w.screen.ShowBar(w.meter, progress.BarOptions{Force: w.cfg.Progress == progressBar})
+	}
+}
+
+// recordedBefore counts by status the rows a resumed outcome file already
+// settled: they are done before this run starts. Rows recorded as failed
+// are left out with --retry-failed, since this run sends them again.
+func (w *watch) recordedBefore() map[revoke.Status]int64 {
+	if !w.cfg.Resume {
+		return nil
+	}
+	t, err := report.TallyFile(w.cfg.Out)
+	if err != nil {
+		// The journal was read once already to resume; if it cannot be
+		// read again, progress starts from zero rather than stopping a run.
+		w.log.Warn().AnErr(keyError, err).Msg("cannot count the rows already recorded; progress counts this run's rows only")
+		return nil
+	}
+	if w.cfg.RetryFailed {
+		delete(t.ByStatus, revoke.Failed)
+	}
+	return t.ByStatus
+}
+
+// every logs progress (when no bar shows it) and refreshes the metrics file
+// at each interval, until stop is closed.
+func (w *watch) every(interval time.Duration, stop <-chan struct{}) {
+	defer w.ticking.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if w.cfg.Progress == progressLog || (w.cfg.Progress == progressAuto && !w.bar) {
+				progress.Log(w.log, w.meter.Snapshot())
+			}
+			if w.cfg.MetricsFile != "" {
+				w.refreshMetrics()
+			}
+		}
+	}
+}
+
+// add counts one recorded outcome.
+func (w *watch) add(o revoke.Outcome) {
+	if w.meter != nil {
+		w.meter.Add(o)
+	}
+}
+
+// end stops the progress display once the pool has returned; finished says
+// whether it read the whole input.
+func (w *watch) end(finished bool) {
+	if w.meter == nil || w.tick == nil {
+		return
+	}
+	w.runEnd = time.Now()
+	close(w.tick)
+	w.ticking.Wait()
+	w.tick = nil
+	w.screen.HideBar(finished)
+}
+
+// refreshMetrics rewrites the metrics file during the run. A failure is
+// logged, not fatal: the revocations matter more than a dashboard, and the
+// final write reports it as an error.
+func (w *watch) refreshMetrics() {
+	m := w.metrics(w.meter.Snapshot(), 0)
+	m.Running = true
+	if err := report.WriteMetrics(w.cfg.MetricsFile, m); err != nil {
+		w.log.Warn().AnErr(keyError, err).Msg("cannot refresh the metrics file")
+	}
+}
+
+// readLastSuccess keeps the previous run's last-success time, so that a run
+// that does not succeed leaves it where it was and the alert on its age
+// fires. Unreadable, it counts as never: the alert fires rather than stays
+// silent.
+func (w *watch) readLastSuccess() {
+	if w.lastSuccessRead {
+		return
+	}
+	w.lastSuccessRead = true
+	t, err := report.ReadLastSuccess(w.cfg.MetricsFile)
+	if err != nil {
+		w.log.Warn().AnErr(keyError, err).Msg("cannot read the last success time from the metrics file; it restarts from none")
+	}
+	w.lastSuccess = t
+}
+
+func (w *watch) metrics(s progress.Snapshot, exit int) report.Metrics {
+	var throttled int64
+	if w.stats != nil {
+		throttled = w.stats().Throttled
+	}
+	return report.Metrics{
+		Version:     Version(),
+		Rows:        s.Rows,
+		InputRows:   s.Total,
+		Requests:    s.Requests,
+		Retries:     s.Retries,
+		Throttled:   throttled,
+		Start:       w.start,
+		Duration:    time.Since(w.start),
+		ExitCode:    exit,
+		LastSuccess: w.lastSuccess,
+	}
+}
+
+// snapshot is the meter's final reading; a run refused before it began has
+// counted nothing.
+func (w *watch) snapshot() progress.Snapshot {
+	if w.meter == nil {
+		return progress.Snapshot{Total: -1, ETA: -1}
+	}
+	return w.meter.Snapshot()
+}
+
+// finish writes what a run leaves behind for the people and systems that
+// judge it, whatever its outcome, and returns runErr, or the error of a
+// document that could not be written when the run itself went well.
+func (w *watch) finish(runErr error) error {
+	w.end(false) // a no-op when execute ended the display itself
+	exit := exitCode(runErr, io.Discard)
+	end := time.Now()
+	snap := w.snapshot()
+	var errs []error
+
+	if w.cfg.SummaryFile != "" {
+		if err := report.WriteSummary(w.cfg.SummaryFile, w.summary(snap, exit, runErr, end)); err != nil {
+			w.log.Error().AnErr(keyError, err).Msg("cannot write the summary")
+			errs = append(errs, err)
+		}
+	}
+	if w.cfg.MetricsFile != "" {
+		w.readLastSuccess()
+		if exit == ExitOK {
+			w.lastSuccess = end
+		}
+		m := w.metrics(snap, exit)
+		m.Duration = end.Sub(w.start)
+		if err := report.WriteMetrics(w.cfg.MetricsFile, m); err != nil {
+			w.log.Error().AnErr(keyError, err).Msg("cannot write the metrics file")
+			errs = append(errs, err)
+		}
+	}
+	if w.human && w.meter != nil {
+		if err := report.WriteText(w.screen, w.summary(snap, exit, runErr, end), w.advice(snap, exit)); err != nil {
+			w.log.Warn().AnErr(keyError, err).Msg("cannot print the summary")
+		}
+	}
+	if runErr == nil && len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return runErr
+}
+
+func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Time) report.Summary {
+	sum := report.Summary{
+		Version:        Version(),
+		Input:          w.cfg.Input,
+		OutcomeFile:    w.cfg.Out,
+		Start:          w.start,
+		End:            end,
+		DurationS:      math.Round(end.Sub(w.start).Seconds()*1000) / 1000,
+		ExitCode:       exit,
+		InputRows:      s.Total,
+		Requests:       s.Requests,
+		Retries:        s.Retries,
+		ConfiguredRate: w.cfg.Rate,
+	}
+	if runErr != nil && !errors.Is(runErr, errRows) {
+		sum.Error = runErr.Error()
+	}
+	sum.SetRows(s.Rows)
+	if sending := w.runEnd.Sub(w.runStart).Seconds(); sending > 0 {
+		sum.AchievedRate = math.Round(float64(s.Requests)/sending*100) / 100
+	}
+	if w.stats != nil {
+		st := w.stats()
+		sum.Throttled = st.Throttled
+		// The pace the run last held steady; a run too short or too
+		// uneven to settle reports the pace it ended at instead.
+		sum.SettledRate = st.SettledRate
+		if sum.SettledRate == 0 {
+			sum.SettledRate = st.Rate
+		}
+		sum.SettledRate = math.Round(sum.SettledRate*100) / 100
+	}
+	return sum
+}
+
+// advice is what the operator can do next, with the exact command: continue
+// a run that stopped, or send the failed rows again. Neither command holds
+// a secret: the admin token only ever comes from the environment or a file.
+func (w *watch) advice(s progress.Snapshot, exit int) []string {
+	failed, invalid := s.Rows[revoke.Failed], s.Rows[revoke.Invalid]
+	var lines []string
+	canResume := w.cfg.Input != "-"
+	switch {
+	case exit == ExitStopped && canResume:
+		lines = append(lines, "Continue where it stopped (rows already recorded are not sent again):",
+			"  "+resumeCommand(w.args, w.cfg.Force, w.cfg.RetryFailed))
+	case exit == ExitStopped:
+		lines = append(lines, "The input came from standard input, which --resume cannot check: save it to a file to continue.")
+	case exit == ExitRows && failed > 0 && canResume:
+		lines = append(lines, fmt.Sprintf("Send the %d failed rows again (nothing else is re-sent):", failed),
+			"  "+resumeCommand(w.args, w.cfg.Force, true))
+	}
+	if exit == ExitRows && invalid > 0 {
+		lines = append(lines, fmt.Sprintf("%d invalid rows were not sent: the error column of %s says why; fix them in a new input file.", invalid, w.cfg.Out))
+	}
+	return lines
+}
+
+// resumeCommand rewrites the arguments of "run" into the command that
+// continues the same run: --force dropped (it would erase the outcome file),
+// --resume added, --retry-failed added when asked. Everything else, the job
+// file and the paths included, stays as the operator gave it.
+func resumeCommand(args []string, force, retryFailed bool) string {
+	cmd := []string{"bulkrevoke", "run", "--resume"}
+	if retryFailed {
+		cmd = append(cmd, "--retry-failed")
+	}
+	droppedForce := false
+	for _, a := range args {
+		switch name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); {
+		case !strings.HasPrefix(a, "-"):
+		case name == "force":
+			droppedForce = true
+			continue
+		case name == "resume" || name == "retry-failed":
+			continue
+		}
+		cmd = append(cmd, shellQuote(a))
+	}
+	if force && !droppedForce {
+		// --force came from the job file or the environment, where it
+		// would clash with --resume.
+		cmd = append(cmd, "--force=false")
+	}
+	return strings.Join(cmd, " ")
+}
+
+// shellQuote makes an argument safe to paste into a POSIX shell.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,251 @@
+package endpoint
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		raw     string
+		want    string // "" when refused
+		wantErr string
+	}{
+		{name: "https", raw: "https://example.okta.com/oauth2/v1/revoke", want: "https://example.okta.com/oauth2/v1/revoke"},
+		{name: "spaces and upper-case scheme", raw: "  HTTPS://auth.example.com/oauth/revoke ", want: "https://auth.example.com/oauth/revoke"},
+		{name: "trailing slash kept", raw: "https://kc.example.com/realms/x/protocol/openid-connect/revoke/", want: "https://kc.example.com/realms/x/protocol/openid-connect/revoke/"},
+		{name: "http on 127/8", raw: "http://127.3.4.5:9/revoke", want: "http://127.3.4.5:9/revoke"},
+		{name: "http on ::1", raw: "http://[::1]:8080/r", want: "http://[::1]:8080/r"},
+		{name: "http on localhost", raw: "http://LocalHost/r", want: "http://LocalHost/r"},
+		{name: "http on a remote host", raw: "http://example.com/revoke", wantErr: "loopback only"},
+		{name: "loopback-looking remote host", raw: "http://127.0.0.1.example.com", wantErr: "loopback only"},
+		{name: "unspecified address", raw: "http://0.0.0.0:80", wantErr: "loopback only"},
+		{name: "other scheme", raw: "ftp://example.com", wantErr: `scheme "ftp"`},
+		{name: "empty", raw: " ", wantErr: "empty"},
+		{name: "relative", raw: "example.com/revoke", wantErr: "want an absolute URL"},
+		{name: "credentials", raw: "https://client:hunter2@example.com/revoke", wantErr: "credentials"},
+		{name: "query", raw: "https://example.com/revoke?token=x", wantErr: "query"},
+		{name: "fragment", raw: "https://example.com/revoke#x", wantErr: "fragment"},
+		{name: "bad escape", raw: "https://hunter2:x@example.com/%zz", wantErr: "invalid URL escape"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			u, err := ParseURL(tt.raw)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseURL(%q) = %v, %v; want an error containing %q", tt.raw, u, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("error %q shows the password", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseURL(%q): %v", tt.raw, err)
+			}
+			if u.String() != tt.want {
+				t.Errorf("ParseURL(%q) = %q, want %q", tt.raw, u, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckURLLeavesItsArgumentAlone(t *testing.T) {
+	t.Parallel()
+	u := &url.URL{Scheme: "HTTPS", Host: "example.com", Path: "/revoke"}
+	n, err := CheckURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Scheme != "HTTPS" || n.Scheme != "https" {
+		t.Errorf("argument scheme %q, result scheme %q", u.Scheme, n.Scheme)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		in   string
+		want time.Duration
+	}{
+		{"absent", "", 0},
+		{"seconds", "30", 30 * time.Second},
+		{"seconds with spaces", " 2 ", 2 * time.Second},
+		{"zero", "0", 0},
+		{"negative", "-5", 0},
+		{"garbage", "later", 0},
+		{"fraction", "1.5", 0},
+		{"capped", "3600", MaxRetryAfter},
+		{"overflowing", "99999999999999999999", 0},
+		{"HTTP-date ahead", "Wed, 01 May 2024 10:01:30 GMT", 90 * time.Second},
+		{"HTTP-date past", "Wed, 01 May 2024 09:00:00 GMT", 0},
+		{"HTTP-date far ahead", "Thu, 02 May 2024 10:00:00 GMT", MaxRetryAfter},
+		{"RFC 850 date", "Wednesday, 01-May-24 10:00:10 GMT", 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := RetryAfter(tt.in, now); got != tt.want {
+				t.Errorf("RetryAfter(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedactAndScrub(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr&t=+/ x"
+	secrets := []string{"", secret}
+	tests := []struct {
+		name string
+		text string
+	}{
+		{"raw", "bad token " + secret + "!"},
+		{"form or query escaped", "token=" + url.QueryEscape(secret)},
+		{"path escaped", "/revoke/" + url.PathEscape(secret)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Redact(tt.text, secrets)
+			if strings.Contains(got, secret) || strings.Contains(got, url.QueryEscape(secret)) || strings.Contains(got, url.PathEscape(secret)) {
+				t.Errorf("Redact(%q) = %q: secret left", tt.text, got)
+			}
+			if !strings.Contains(got, "sha256:") {
+				t.Errorf("Redact(%q) = %q: no fingerprint in its place", tt.text, got)
+			}
+			inner := fmt.Errorf("dial: %s", tt.text)
+			err := Scrub(fmt.Errorf("send: %w", inner), secrets)
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("Scrub kept the secret: %v", err)
+			}
+			if errors.Is(err, inner) {
+				t.Error("Scrub kept the chain that holds the secret")
+			}
+		})
+	}
+	clean := errors.New("connection refused")
+	if got := Scrub(clean, secrets); got != clean {
+		t.Errorf("Scrub changed an error with no secret: %v", got)
+	}
+	if Scrub(nil, secrets) != nil {
+		t.Error("Scrub(nil) is not nil")
+	}
+}
+
+func TestCleanTextAndID(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+		maxLen         int
+	}{
+		{"collapses whitespace and controls", " a\n\tb\x00c  ", "a b c", 50},
+		{"invalid UTF-8", "a\xffb", "a?b", 50},
+		{"capped", "abcdefghij", "abcd…", 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := CleanText(tt.in, tt.maxLen); got != tt.want {
+				t.Errorf("CleanText(%q, %d) = %q, want %q", tt.in, tt.maxLen, got, tt.want)
+			}
+		})
+	}
+	for in, want := range map[string]string{
+		" 9f2c-11 ":              "9f2c-11",
+		"a b":                    "",
+		"é":                      "",
+		strings.Repeat("x", 101): "",
+	} {
+		if got := CleanID(in); got != want {
+			t.Errorf("CleanID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHTTPClientsRefuseRedirects(t *testing.T) {
+	t.Parallel()
+	var followed int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed++
+			return
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	follows := &http.Client{} // the default follows redirects
+	for name, c := range map[string]*http.Client{
+		"NewHTTPClient":    NewHTTPClient(2),
+		"WithoutRedirects": WithoutRedirects(follows),
+	} {
+		resp, err := c.Post(srv.URL+"/revoke", "application/x-www-form-urlencoded", strings.NewReader("token=x"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect {
+			t.Errorf("%s: status %d, want the 307 handed back", name, resp.StatusCode)
+		}
+	}
+	if followed != 0 {
+		t.Errorf("a redirect was followed %d times", followed)
+	}
+	if follows.CheckRedirect != nil {
+		t.Error("WithoutRedirects changed the client it was given")
+	}
+}
+
+// countingBody is a reply body that records how much was read and whether
+// it was closed.
+type countingBody struct {
+	r      io.Reader
+	read   int
+	closed bool
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.read += n
+	return n, err
+}
+
+func (b *countingBody) Close() error { b.closed = true; return nil }
+
+func TestReadBodyIsBoundedAndCloses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		size     int
+		wantLen  int
+		wantRead int
+	}{
+		{"small", 10, 10, 10},
+		{"over the bound: drained up to twice it", 3 * MaxBody, MaxBody, 2 * MaxBody},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			body := &countingBody{r: strings.NewReader(strings.Repeat("x", tt.size))}
+			b, err := ReadBody(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) != tt.wantLen || body.read != tt.wantRead || !body.closed {
+				t.Errorf("got %d bytes, read %d, closed %v; want %d, %d, true", len(b), body.read, body.closed, tt.wantLen, tt.wantRead)
+			}
+		})
+	}
+}

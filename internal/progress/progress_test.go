@@ -1,0 +1,233 @@
+package progress
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+)
+
+// TestIndexFollowsStatuses keeps the meter's counters in step with the
+// statuses the outcome file knows.
+func TestIndexFollowsStatuses(t *testing.T) {
+	t.Parallel()
+	statuses := report.Statuses()
+	if len(statuses) != len(Meter{}.counts) {
+		t.Fatalf("%d statuses, %d counters", len(statuses), len(Meter{}.counts))
+	}
+	for i, s := range statuses {
+		if got := index(s); got != i {
+			t.Errorf("index(%s) = %d, want %d", s, got, i)
+		}
+	}
+}
+
+func TestMeterSnapshot(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		cfg      Config
+		add      []revoke.Status
+		wantDone int64
+		wantETA  bool
+	}{
+		{"fresh run", Config{Total: 10}, []revoke.Status{revoke.Revoked, revoke.Failed, revoke.Invalid}, 3, true},
+		{"resumed run counts earlier rows as done", Config{Total: 10, Before: map[revoke.Status]int64{revoke.Revoked: 4, revoke.NotFound: 1}},
+			[]revoke.Status{revoke.Revoked}, 6, true},
+		{"unknown total", Config{Total: -1}, []revoke.Status{revoke.DryRun, revoke.Duplicate}, 2, false},
+		{"nothing settled yet", Config{Total: 10}, nil, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := NewMeter(tc.cfg)
+			want := map[revoke.Status]int64{}
+			for s, n := range tc.cfg.Before {
+				want[s] += n
+			}
+			for _, s := range tc.add {
+				m.Add(revoke.Outcome{Status: s})
+				want[s]++
+			}
+			// The rate needs some time to pass to be anything but noise.
+			time.Sleep(20 * time.Millisecond)
+			snap := m.Snapshot()
+			if snap.Done != tc.wantDone || snap.Total != tc.cfg.Total {
+				t.Errorf("done %d of %d, want %d of %d", snap.Done, snap.Total, tc.wantDone, tc.cfg.Total)
+			}
+			for _, s := range report.Statuses() {
+				if snap.Rows[s] != want[s] {
+					t.Errorf("%s: %d, want %d", s, snap.Rows[s], want[s])
+				}
+			}
+			if (snap.ETA >= 0) != tc.wantETA {
+				t.Errorf("ETA %v, want known=%v", snap.ETA, tc.wantETA)
+			}
+			if settled := len(tc.add); settled > 0 && snap.Rate <= 0 {
+				t.Errorf("rate %v after %d rows", snap.Rate, settled)
+			}
+			if len(tc.add) == 0 && snap.Rate != 0 {
+				t.Errorf("rate %v with nothing settled by this run", snap.Rate)
+			}
+		})
+	}
+}
+
+// TestMeterRateIgnoresEarlierRuns: rows settled before a resume are done,
+// but they were not settled at this run's pace.
+func TestMeterRateIgnoresEarlierRuns(t *testing.T) {
+	t.Parallel()
+	m := NewMeter(Config{Total: 1_000_000, Before: map[revoke.Status]int64{revoke.Revoked: 999_000}})
+	time.Sleep(50 * time.Millisecond)
+	snap := m.Snapshot()
+	if snap.Rate != 0 || snap.ETA >= 0 {
+		t.Errorf("rate %v, ETA %v before this run settled anything", snap.Rate, snap.ETA)
+	}
+}
+
+func TestMeterConcurrentAdd(t *testing.T) {
+	t.Parallel()
+	m := NewMeter(Config{Total: 8000})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				m.Add(revoke.Outcome{Status: revoke.Revoked})
+				_ = m.Snapshot().Done
+			}
+		})
+	}
+	wg.Wait()
+	if snap := m.Snapshot(); snap.Done != 8000 || snap.ETA != 0 {
+		t.Errorf("done %d, ETA %v; want 8000 and 0", snap.Done, snap.ETA)
+	}
+}
+
+func TestLogLine(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		snap      Snapshot
+		wantTotal bool
+		wantETA   bool
+	}{
+		{"total known", Snapshot{Done: 40, Total: 100, Rate: 12.3456, ETA: 5 * time.Second, Requests: 44, Retries: 4,
+			Rows: map[revoke.Status]int64{revoke.Revoked: 38, revoke.Failed: 2}}, true, true},
+		{"standard input", Snapshot{Done: 40, Total: -1, Rate: 2, ETA: -1,
+			Rows: map[revoke.Status]int64{revoke.Revoked: 40}}, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var b bytes.Buffer
+			Log(zerolog.New(&b), tc.snap)
+			var line struct {
+				Message  string           `json:"message"`
+				Done     int64            `json:"done"`
+				Total    *int64           `json:"total"`
+				Rate     float64          `json:"rate"`
+				ETA      *int64           `json:"eta_s"`
+				Rows     map[string]int64 `json:"rows"`
+				Requests int64            `json:"requests"`
+			}
+			if err := json.Unmarshal(b.Bytes(), &line); err != nil {
+				t.Fatalf("not JSON: %v: %s", err, b.Bytes())
+			}
+			if line.Message != "progress" || line.Done != tc.snap.Done || line.Requests != tc.snap.Requests {
+				t.Errorf("line %s", b.Bytes())
+			}
+			if (line.Total != nil) != tc.wantTotal || (tc.wantTotal && *line.Total != tc.snap.Total) {
+				t.Errorf("total in %s, want present=%v", b.Bytes(), tc.wantTotal)
+			}
+			if (line.ETA != nil) != tc.wantETA || (tc.wantETA && *line.ETA != int64(tc.snap.ETA/time.Second)) {
+				t.Errorf("eta_s in %s, want present=%v", b.Bytes(), tc.wantETA)
+			}
+			if line.Rate != float64(int(tc.snap.Rate*100+0.5))/100 {
+				t.Errorf("rate %v, want %v rounded to 2 places", line.Rate, tc.snap.Rate)
+			}
+			for _, s := range report.Statuses() {
+				n, ok := line.Rows[string(s)]
+				if !ok || n != tc.snap.Rows[s] {
+					t.Errorf("rows.%s = %d (present %v), want %d", s, n, ok, tc.snap.Rows[s])
+				}
+			}
+		})
+	}
+}
+
+// TestScreenForcedBar draws the bar into a buffer (--progress bar off a
+// terminal) while log lines are written, and checks each line arrives whole
+// and the bar ends complete.
+func TestScreenForcedBar(t *testing.T) {
+	t.Parallel()
+	var out lockedBuffer
+	screen := NewScreen(&out)
+	m := NewMeter(Config{Total: 50})
+	screen.ShowBar(m, BarOptions{Force: true})
+	logLine := `{"level":"warn","line":%d,"status":"failed","message":"row"}` + "\n"
+	for i := range 50 {
+		m.Add(revoke.Outcome{Status: revoke.Failed})
+		if i%10 == 0 {
+			if _, err := screen.Write([]byte(strings.Replace(logLine, "%d", string(rune('0'+i/10)), 1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	screen.HideBar(true)
+	if _, err := screen.Write([]byte("after the bar\n")); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for i := range 5 {
+		want := strings.Replace(logLine, "%d", string(rune('0'+i)), 1)
+		if !strings.Contains(text, want) {
+			t.Errorf("log line %d torn or missing in:\n%q", i, text)
+		}
+	}
+	if !strings.Contains(text, "50/50 rows") || !strings.Contains(text, "failed 50") {
+		t.Errorf("bar did not end at 50/50 with 50 failed:\n%q", text)
+	}
+	if !strings.HasSuffix(text, "after the bar\n") {
+		t.Errorf("write after HideBar did not go straight out:\n%q", text)
+	}
+}
+
+func TestScreenWithoutBar(t *testing.T) {
+	t.Parallel()
+	var out lockedBuffer
+	screen := NewScreen(&out)
+	screen.HideBar(true) // no bar: nothing to hide
+	if _, err := screen.Write([]byte("plain\n")); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "plain\n" {
+		t.Errorf("got %q", out.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that the bar's goroutine and the test can
+// share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,154 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+)
+
+// Summary is the --summary document: what one run did, for scripts, audits
+// and the incident record. Counts by status are plain top-level keys, so a
+// script reads them with `jq .failed` and needs no knowledge of the layout.
+type Summary struct {
+	Version     string    `json:"version"`
+	Input       string    `json:"input"`
+	OutcomeFile string    `json:"outcome_file"`
+	Start       time.Time `json:"start"` // RFC 3339
+	End         time.Time `json:"end"`
+	DurationS   float64   `json:"duration_s"`
+	ExitCode    int       `json:"exit_code"`
+	// Error says why the run did not end cleanly; empty when it did, or when
+	// the only trouble was failed or invalid rows.
+	Error string `json:"error,omitempty"`
+
+	// InputRows is the number of data rows in the input, invalid ones
+	// included; -1 when it could not be known (standard input).
+	InputRows int64 `json:"input_rows"`
+	// Rows is the number of input rows the outcome file records, earlier
+	// runs' included when this one resumed them; the six counts below add up
+	// to it.
+	Rows      int64 `json:"rows"`
+	Revoked   int64 `json:"revoked"`
+	NotFound  int64 `json:"not_found"`
+	Failed    int64 `json:"failed"`
+	Invalid   int64 `json:"invalid"`
+	Duplicate int64 `json:"duplicate"`
+	DryRun    int64 `json:"dry_run"`
+
+	// Requests, Retries and Throttled count this run's HTTP requests.
+	Requests  int64 `json:"requests"`
+	Retries   int64 `json:"retries"`
+	Throttled int64 `json:"throttled"`
+	// AchievedRate is requests per second over the run, retries included:
+	// the same unit as --rate.
+	AchievedRate float64 `json:"achieved_rate"`
+	// ConfiguredRate is --rate. SettledRate is the rate the pool's pacing
+	// last held steady, or when it never settled the pace the run ended at:
+	// lower than ConfiguredRate when throttling made it slow down. Both are
+	// requests per second; 0 means unpaced.
+	ConfiguredRate float64 `json:"configured_rate"`
+	SettledRate    float64 `json:"settled_rate"`
+}
+
+// SetRows fills the counts by status, and Rows, from byStatus.
+func (s *Summary) SetRows(byStatus map[revoke.Status]int64) {
+	s.Revoked = byStatus[revoke.Revoked]
+	s.NotFound = byStatus[revoke.NotFound]
+	s.Failed = byStatus[revoke.Failed]
+	s.Invalid = byStatus[revoke.Invalid]
+	s.Duplicate = byStatus[revoke.Duplicate]
+	s.DryRun = byStatus[revoke.DryRun]
+	s.Rows = 0
+	for _, n := range byStatus {
+		s.Rows += n
+	}
+}
+
+// WriteSummary writes s to path as indented JSON, atomically: a reader sees
+// the previous document or the new one, never half of one.
+func WriteSummary(path string, s Summary) error {
+	err := writeAtomic(path, 0o600, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	})
+	if err != nil {
+		return fmt.Errorf("write summary %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteText prints s for a person at the end of a run: how it ended, a
+// small table of rows by status, the outcome file, then the advice lines
+// (what to do next) as given.
+func WriteText(w io.Writer, s Summary, advice []string) error {
+	var b bytes.Buffer
+	ended := "finished"
+	switch {
+	case s.ExitCode == 1:
+		ended = "finished with rows to look at"
+	case s.ExitCode >= 2:
+		ended = "stopped early"
+	}
+	fmt.Fprintf(&b, "\nbulkrevoke %s in %s (exit code %d)\n", ended, time.Duration(s.DurationS*float64(time.Second)).Round(100*time.Millisecond), s.ExitCode)
+	for _, row := range []struct {
+		status revoke.Status
+		n      int64
+	}{
+		{revoke.Revoked, s.Revoked}, {revoke.NotFound, s.NotFound}, {revoke.Failed, s.Failed},
+		{revoke.Invalid, s.Invalid}, {revoke.Duplicate, s.Duplicate}, {revoke.DryRun, s.DryRun},
+	} {
+		fmt.Fprintf(&b, "  %-10s %10d\n", row.status, row.n)
+	}
+	fmt.Fprintf(&b, "  %-10s %10d", "rows", s.Rows)
+	if s.InputRows >= 0 {
+		fmt.Fprintf(&b, " of %d in the input", s.InputRows)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "Outcomes: %s\n", s.OutcomeFile)
+	for _, line := range advice {
+		fmt.Fprintln(&b, line)
+	}
+	// One write, so that nothing else lands in the middle of the table.
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// writeAtomic writes a file through a temporary file in the same directory,
+// synced and then renamed over path, so that a crash or a full disk leaves
+// the old file whole rather than a truncated new one.
+func writeAtomic(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if err := write(tmp); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}

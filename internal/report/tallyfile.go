@@ -1,0 +1,57 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+)
+
+// maxTallyLine bounds the line numbers TallyFile accepts: it keeps a byte per
+// line, and no real input has two billion lines, so a larger number means a
+// damaged file rather than a reason to allocate gigabytes.
+const maxTallyLine = 1 << 31
+
+// TallyFile counts the rows of the outcome file at path the way Compact
+// keeps them: when a line was recorded more than once (a resumed run redid
+// it), only its last record counts. A torn last line is not counted.
+// Requests adds up the attempts of every record, superseded ones included,
+// since those requests were sent too. Memory is one byte per input line.
+func TallyFile(path string) (Tally, error) {
+	t := Tally{ByStatus: make(map[revoke.Status]int64, 8)}
+	// latest holds, for each line, 1 + the index in statuses of its latest
+	// record's status, or 0 when the line has no record yet.
+	var latest []uint8
+	_, err := ReadJournal(path, func(o revoke.Outcome) error {
+		if o.Line >= maxTallyLine {
+			return fmt.Errorf("tally outcome file %s: line field %d is beyond any input", path, o.Line)
+		}
+		if o.Line >= int64(len(latest)) {
+			latest = append(latest, make([]uint8, o.Line+1-int64(len(latest)))...)
+		}
+		if prev := latest[o.Line]; prev != 0 {
+			t.ByStatus[statusOrder[prev-1]]--
+		}
+		latest[o.Line] = statusIndex(o.Status) + 1
+		t.ByStatus[o.Status]++
+		t.Requests += int64(o.Attempts)
+		return nil
+	})
+	if err != nil {
+		return Tally{}, err
+	}
+	return t, nil
+}
+
+// statusOrder is Statuses(), made once: statusIndex runs for every record.
+var statusOrder = Statuses()
+
+// statusIndex is the position of s in Statuses(). ReadJournal only passes on
+// known statuses, so every s has one.
+func statusIndex(s revoke.Status) uint8 {
+	for i, known := range statusOrder {
+		if s == known {
+			return uint8(i)
+		}
+	}
+	panic(fmt.Sprintf("status %q is not in report.Statuses", s))
+}
