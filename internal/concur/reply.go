@@ -116,7 +116,7 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 	case status >= 200 && status < 300 && rep.unexpected:
 		// Concur answers a revocation with an empty body; a page from
 		// something in between is not proof that anything was revoked.
-		apiErr.Message = strings.TrimSpace("unexpected reply, not counted as revoked: " + msg)
+		apiErr.Message = endpoint.CleanText("unexpected reply, not counted as revoked: "+msg, maxMessage)
 		ans.Err = apiErr
 	case status >= 200 && status < 300:
 		ans.Status = revoke.Revoked
