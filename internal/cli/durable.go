@@ -2,50 +2,12 @@ package cli
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
-
-// writeFileAtomic replaces path with data (mode 0600) so that a kill or a
-// machine crash leaves the old content or the new, never a torn mix: the
-// data goes to a synced temporary file beside path, which is renamed over
-// it, and the directory is synced.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 // errHasOutcome stops journalEmpty's read at the first outcome.
 var errHasOutcome = errors.New("outcome file holds an outcome")

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -92,28 +90,5 @@ func TestSyncerSyncsWithinAPeriod(t *testing.T) {
 				t.Errorf("error %v, want %v", err, tc.wantErr)
 			}
 		})
-	}
-}
-
-// TestWriteFileAtomic replaces a file whole and leaves no temporary file.
-func TestWriteFileAtomic(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.csv.meta.json")
-	for _, content := range []string{"first\n", "second, longer\n", ""} {
-		if err := writeFileAtomic(path, []byte(content)); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil || string(b) != content {
-			t.Errorf("read back %q (%v), want %q", b, err, content)
-		}
-		fi, err := os.Stat(path)
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("mode %v (%v), want 0600", fi.Mode().Perm(), err)
-		}
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("%d files in the directory, want only the sidecar", len(entries))
 	}
 }

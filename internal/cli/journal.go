@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -119,7 +120,7 @@ func writeMeta(cfg Config, inputSum string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(metaPath(cfg.Out), append(b, '\n')); err != nil {
+	if err := report.WriteAtomic(metaPath(cfg.Out), 0o600, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
 		return fmt.Errorf("write %s: %w", metaPath(cfg.Out), err)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 )
 
@@ -88,29 +87,20 @@ func Compact(path string) error {
 
 // rewrite writes the header and the records at spans, in order, into a
 // temporary file and renames it over path.
-func rewrite(path string, format Format, spans []span) (err error) {
+func rewrite(path string, format Format, spans []span) error {
 	src, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".compact-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp already uses 0600; say so in case that ever changes.
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
+	return WriteAtomic(path, 0o600, func(tmp io.Writer) error {
+		return copySpans(tmp, src, format, spans)
+	})
+}
 
+// copySpans writes the header, then the records at spans of src, in order.
+func copySpans(tmp io.Writer, src *os.File, format Format, spans []span) error {
 	out := bufio.NewWriterSize(tmp, 256<<10)
 	if format == CSV {
 		if _, err := out.WriteString(csvHeader); err != nil {
@@ -146,17 +136,5 @@ func rewrite(path string, format Format, spans []span) (err error) {
 			return err
 		}
 	}
-	if err := out.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return out.Flush()
 }

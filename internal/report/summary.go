@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
@@ -73,7 +71,7 @@ func (s *Summary) SetRows(byStatus map[revoke.Status]int64) {
 // WriteSummary writes s to path as indented JSON, atomically: a reader sees
 // the previous document or the new one, never half of one.
 func WriteSummary(path string, s Summary) error {
-	err := writeAtomic(path, 0o600, func(w io.Writer) error {
+	err := WriteAtomic(path, 0o600, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
@@ -118,37 +116,4 @@ func WriteText(w io.Writer, s Summary, advice []string) error {
 	// One write, so that nothing else lands in the middle of the table.
 	_, err := w.Write(b.Bytes())
 	return err
-}
-
-// writeAtomic writes a file through a temporary file in the same directory,
-// synced and then renamed over path, so that a crash or a full disk leaves
-// the old file whole rather than a truncated new one.
-func writeAtomic(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return err
-	}
-	if err := write(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }
