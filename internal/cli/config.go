@@ -143,7 +143,7 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&raw.baseURL, "base-url", DefaultBaseURL, "Concur instance; requests go to `URL`/net2/oauth2/revoketoken.ashx (https, or http on loopback only)")
 	fs.StringVar(&raw.tokenFile, "admin-token-file", "", "read the administrator's access token from `PATH` (else $"+EnvAdminToken+")")
 	fs.StringVar(&cfg.Out, "out", "", "outcome file `PATH`; .csv or .jsonl decides its format (required)")
-	fs.StringVar(&raw.format, "format", "", "input format `csv|jsonl` (default: from the extension)")
+	fs.StringVar(&raw.format, "format", "", "input format when the extension (.csv, .jsonl, .ndjson) does not say: `csv|jsonl`")
 	fs.BoolVar(&cfg.Force, "force", false, "overwrite an existing outcome file")
 	fs.BoolVar(&cfg.Resume, "resume", false, "continue the run recorded in --out: rows with a final outcome there are not sent again")
 	fs.BoolVar(&cfg.RetryFailed, "retry-failed", false, "with --resume, also re-send rows recorded as failed")

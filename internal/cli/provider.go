@@ -42,11 +42,11 @@ type providerValues struct {
 // flag for the client secret itself: a flag value shows in ps and in shell
 // history.
 func addProviderFlags(fs *flag.FlagSet, cfg *Config, raw *providerValues) {
-	fs.StringVar(&cfg.Provider, "provider", ProviderConcur, "who revokes: `concur` (Concur's legacy endpoint) or rfc7009 (any OAuth 2.0 Token Revocation endpoint: Okta, Auth0, Keycloak, …)")
+	fs.StringVar(&cfg.Provider, "provider", ProviderConcur, "who revokes, `concur|rfc7009`: concur (Concur's legacy endpoint) or rfc7009 (any OAuth 2.0 Token Revocation endpoint: Okta, Auth0, Keycloak, …)")
 	fs.StringVar(&raw.revokeURL, "revoke-url", "", "rfc7009: the revocation endpoint `URL`, e.g. https://example.okta.com/oauth2/v1/revoke (https, or http on loopback only)")
 	fs.StringVar(&cfg.ClientID, "client-id", "", "rfc7009: the OAuth client `ID` that the tokens were issued to")
 	fs.StringVar(&raw.secretFile, "client-secret-file", "", "rfc7009: read the client secret from `PATH` (else $"+EnvClientSecret+")")
-	fs.StringVar(&cfg.ClientAuth, "client-auth", rfc7009.AuthBasic, "rfc7009: how the client authenticates: `basic` (HTTP Basic) or post (client_id and client_secret form fields)")
+	fs.StringVar(&cfg.ClientAuth, "client-auth", rfc7009.AuthBasic, "rfc7009: how the client authenticates, `basic|post`: basic (HTTP Basic) or post (client_id and client_secret form fields)")
 }
 
 // completeProvider checks the provider's own settings; complete has checked
