@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -56,10 +57,17 @@ type gate struct {
 	peak    int
 	latency time.Duration // moving average; 0 before the first answer
 	logged  int
+
+	// Copies of limit and peak, read without the lock by sizes: the
+	// progress bar reads them while drawing, and observe logs (through
+	// that bar) while holding the lock.
+	limitNow, peakNow atomic.Int64
 }
 
 func newGate(limit int, auto bool, log zerolog.Logger) *gate {
-	return &gate{auto: auto, log: log, wake: make(chan struct{}, 1), limit: limit, logged: limit}
+	g := &gate{auto: auto, log: log, wake: make(chan struct{}, 1), limit: limit, logged: limit}
+	g.limitNow.Store(int64(limit))
+	return g
 }
 
 // acquire takes a slot, waiting while all are busy, and returns the limit
@@ -70,6 +78,7 @@ func (g *gate) acquire(ctx context.Context) (int, error) {
 		if g.busy < g.limit {
 			g.busy++
 			g.peak = max(g.peak, g.busy)
+			g.peakNow.Store(int64(g.peak))
 			limit := g.limit
 			g.mu.Unlock()
 			return limit, nil
@@ -114,12 +123,17 @@ func (g *gate) observe(latency time.Duration, rate float64) {
 	n := InFlightFor(rate, g.latency)
 	grew := n > g.limit
 	g.limit = n
+	g.limitNow.Store(int64(n))
 	// Log a resize only when it is a real one, not the average's jitter.
-	if n >= g.logged*5/4 || n <= g.logged*4/5 {
+	resized := n >= g.logged*5/4 || n <= g.logged*4/5
+	if resized {
 		g.logged = n
-		g.log.Debug().Int("in_flight_limit", n).Dur("latency", g.latency).Float64("rate", rate).Msg("pool resized")
 	}
+	avg := g.latency
 	g.mu.Unlock()
+	if resized {
+		g.log.Debug().Int("in_flight_limit", n).Dur("latency", avg).Float64("rate", rate).Msg("pool resized")
+	}
 	if grew {
 		g.signal()
 	}
@@ -127,7 +141,5 @@ func (g *gate) observe(latency time.Duration, rate float64) {
 
 // sizes returns the current limit and the most rows seen in flight at once.
 func (g *gate) sizes() (limit, peak int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.limit, g.peak
+	return int(g.limitNow.Load()), int(g.peakNow.Load())
 }

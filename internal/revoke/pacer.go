@@ -94,7 +94,7 @@ type pacer struct {
 	samples       [settleSamples]float64
 	samplesN      int
 	samplesAt     int
-	settled       float64 // last settled rate, 0 until one
+	settled       atomic.Uint64 // bits of the last settled rate, 0 until one
 	loggedSettled float64
 }
 
@@ -309,7 +309,7 @@ func (p *pacer) sampleLocked() {
 			return
 		}
 	}
-	p.settled = mean
+	p.settled.Store(math.Float64bits(mean))
 	if p.loggedSettled == 0 || math.Abs(mean-p.loggedSettled) > settleBand*p.loggedSettled {
 		p.loggedSettled = mean
 		p.log.Info().Float64("settled_rate", math.Round(mean*10)/10).Float64("rate", finite(p.limit)).Msg("rate settled")
@@ -336,10 +336,11 @@ func (p *pacer) rateNow() float64 {
 
 // rates returns the current limit (0 while unpaced) and the settled rate
 // (0 until the run has settled).
+//
+// It takes no lock: the progress bar calls it while drawing, and the pacer
+// logs (through that bar) while holding its lock.
 func (p *pacer) rates() (current, settled float64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return finite(p.limit), p.settled
+	return finite(p.rateNow()), math.Float64frombits(p.settled.Load())
 }
 
 // finite reports an unpaced rate as 0, as --rate does.
