@@ -183,7 +183,7 @@ func (c *Client) Revoke(ctx context.Context, row input.Row) revoke.Answer {
 		// Every revocation is answered so: nothing to read or buffer.
 		_ = resp.Body.Close()
 	} else if body, err = endpoint.ReadBody(resp.Body); err != nil {
-		return c.noReply(ctx, resp.StatusCode, endpoint.CleanID(resp.Header.Get(CorrelationHeader)),
+		return c.noReply(ctx, resp.StatusCode, endpoint.CleanID(resp.Header.Get(CorrelationHeader), secrets),
 			"read revocation reply", err, secrets)
 	}
 	return classify(resp.StatusCode, resp.Header, body, time.Now(), secrets)

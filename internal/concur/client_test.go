@@ -156,6 +156,21 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 			want:   want{status: revoke.Failed, errHas: []string{"not counted as revoked"}},
 		},
 		{
+			name: "200 XHTML page, well-formed XML, is failed", status: 200,
+			body: `<?xml version="1.0"?><!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x"><html xmlns="http://www.w3.org/1999/xhtml"><head><title>Sign in</title></head><body/></html>`,
+			want: want{status: revoke.Failed, errHas: []string{"not counted as revoked"}},
+		},
+		{
+			name: "200 HTML page opening with a comment is failed", status: 200,
+			body: "<!-- proxy --><html><body>hello</body></html>",
+			want: want{status: revoke.Failed, errHas: []string{"not counted as revoked"}},
+		},
+		{
+			name: "an Error Id echoing the token is redacted", status: 200,
+			body: "<Error><Message>Invalid token.</Message><Id>ADMIN-secret-0123456789abcdef</Id></Error>",
+			want: want{status: revoke.NotFound, correlationID: "sha256:" + input.Fingerprint(adminToken)[7:], errHas: []string{"Invalid token."}},
+		},
+		{
 			name: "200 well-formed XML without an Error is revoked", status: 200, body: `<Result><Status>Success</Status></Result>`,
 			want: want{status: revoke.Revoked, errNil: true},
 		},
@@ -348,6 +363,7 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 				}
 			}
 			assertNoSecret(t, got.Err)
+			assertNoSecret(t, errors.New(got.CorrelationID))
 		})
 	}
 }

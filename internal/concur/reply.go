@@ -78,10 +78,10 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 	ans := revoke.Answer{
 		Status:        revoke.Failed,
 		HTTPStatus:    status,
-		CorrelationID: endpoint.CleanID(header.Get(CorrelationHeader)),
+		CorrelationID: endpoint.CleanID(header.Get(CorrelationHeader), secrets),
 	}
 	if ans.CorrelationID == "" {
-		ans.CorrelationID = endpoint.CleanID(rep.id)
+		ans.CorrelationID = endpoint.CleanID(rep.id, secrets)
 	}
 	var msg string
 	if rep.message != "" {
@@ -313,6 +313,7 @@ func isGone(msg string) bool {
 
 // isHTML reports whether a body is an HTML page.
 func isHTML(b []byte) bool {
-	head := bytes.ToLower(b[:min(len(b), 512)])
-	return bytes.HasPrefix(head, []byte("<!doctype html")) || bytes.HasPrefix(head, []byte("<html"))
+	// Not only at the start: XHTML opens with an XML declaration, and a
+	// page may open with a comment.
+	return bytes.Contains(bytes.ToLower(b[:min(len(b), 512)]), []byte("<html"))
 }

@@ -222,9 +222,10 @@ func CleanText(s string, maxLen int) string {
 }
 
 // CleanID keeps a request or correlation ID printable and short, or drops
-// it.
-func CleanID(s string) string {
-	s = strings.TrimSpace(s)
+// it. A server may echo anything back, so a secret in it is replaced by its
+// fingerprint first.
+func CleanID(s string, secrets []string) string {
+	s = strings.TrimSpace(Redact(s, secrets))
 	if len(s) > maxID || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		return ""
 	}

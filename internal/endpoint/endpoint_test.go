@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"time"
 )
 
@@ -168,8 +170,10 @@ func TestCleanTextAndID(t *testing.T) {
 		"a b":                    "",
 		"é":                      "",
 		strings.Repeat("x", 101): "",
+		"tok-SECRET-42":          input.Fingerprint("tok-SECRET-42"),
+		"id-tok-SECRET-42-9f2c":  "id-" + input.Fingerprint("tok-SECRET-42") + "-9f2c",
 	} {
-		if got := CleanID(in); got != want {
+		if got := CleanID(in, []string{"tok-SECRET-42"}); got != want {
 			t.Errorf("CleanID(%q) = %q, want %q", in, got, want)
 		}
 	}

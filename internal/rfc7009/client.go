@@ -198,7 +198,7 @@ func (c *Client) Revoke(ctx context.Context, row input.Row) revoke.Answer {
 	}
 	body, err := endpoint.ReadBody(resp.Body)
 	if err != nil {
-		return c.noReply(ctx, resp.StatusCode, requestID(resp.Header), "read revocation reply", err, secrets)
+		return c.noReply(ctx, resp.StatusCode, requestID(resp.Header, secrets), "read revocation reply", err, secrets)
 	}
 	return classify(resp.StatusCode, resp.Header, body, time.Now(), secrets)
 }

@@ -101,7 +101,7 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 		Code:        endpoint.CleanText(endpoint.Redact(rep.code, secrets), maxCode),
 		Description: endpoint.CleanText(endpoint.Redact(rep.description, secrets), maxDescription),
 	}
-	ans := revoke.Answer{Status: revoke.Failed, HTTPStatus: status, CorrelationID: requestID(header), Err: apiErr}
+	ans := revoke.Answer{Status: revoke.Failed, HTTPStatus: status, CorrelationID: requestID(header, secrets), Err: apiErr}
 	switch {
 	case apiErr.Fatal():
 		ans.Fatal = true
@@ -177,9 +177,9 @@ func pageText(b []byte) string {
 }
 
 // requestID returns the provider's request ID for support, or "".
-func requestID(h http.Header) string {
+func requestID(h http.Header, secrets []string) string {
 	for _, name := range requestIDHeaders {
-		if id := endpoint.CleanID(h.Get(name)); id != "" {
+		if id := endpoint.CleanID(h.Get(name), secrets); id != "" {
 			return id
 		}
 	}
