@@ -84,14 +84,7 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 	}
 	j := &journal{}
 	torn, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error {
-		if o.Status == revoke.Failed && cfg.RetryFailed {
-			j.done.remove(o.Line)
-			return nil
-		}
-		if o.Status == revoke.DryRun && !cfg.DryRun {
-			// A dry run sent nothing: a real run resuming its file (a job
-			// file with resume: true, tried first with --dry-run) must
-			// still send every row.
+		if cfg.sendsAgain(o.Status) {
 			j.done.remove(o.Line)
 			return nil
 		}
@@ -113,6 +106,14 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 		}
 	}
 	return j, nil
+}
+
+// sendsAgain reports whether a resumed run sends a row that an earlier run
+// recorded with status s: a failed row with --retry-failed, and a dry run's
+// row in a real run (a job file with resume: true, tried first with
+// --dry-run, must still send every row). Every other recorded row is done.
+func (cfg Config) sendsAgain(s revoke.Status) bool {
+	return (s == revoke.Failed && cfg.RetryFailed) || (s == revoke.DryRun && !cfg.DryRun)
 }
 
 func writeMeta(cfg Config, inputSum string) error {

@@ -127,8 +127,8 @@ func (w *watch) begin(total int64, stats func() revoke.Stats) {
 }
 
 // recordedBefore counts by status the rows a resumed outcome file already
-// settled: they are done before this run starts. Rows recorded as failed
-// are left out with --retry-failed, since this run sends them again.
+// settled: they are done before this run starts. Rows this run sends again
+// (see Config.sendsAgain) are left out.
 func (w *watch) recordedBefore() map[revoke.Status]int64 {
 	if !w.cfg.Resume {
 		return nil
@@ -140,8 +140,10 @@ func (w *watch) recordedBefore() map[revoke.Status]int64 {
 		w.log.Warn().AnErr(keyError, err).Msg("cannot count the rows already recorded; progress counts this run's rows only")
 		return nil
 	}
-	if w.cfg.RetryFailed {
-		delete(t.ByStatus, revoke.Failed)
+	for s := range t.ByStatus {
+		if w.cfg.sendsAgain(s) {
+			delete(t.ByStatus, s)
+		}
 	}
 	return t.ByStatus
 }

@@ -376,6 +376,46 @@ func TestResumedProgressStartsAtRecordedRows(t *testing.T) {
 	}
 }
 
+// TestProgressAfterDryRunCountsOnlyRealRows: a real run resuming a dry
+// run's outcome file sends every row again, so the dry run's rows are not
+// done before it starts, and done never passes total.
+func TestProgressAfterDryRunCountsOnlyRealRows(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, sim.Config{Latency: 5 * time.Millisecond}, nil)
+	dir := t.TempDir()
+	in, rows := sweepInput(t, srv, dir, 20, 0, 0, 0)
+	out := filepath.Join(dir, "out.csv")
+	args := []string{"run", "--base-url", srv.url, "--rate", "0", "--concurrency", "2", "--progress", "log", "--progress-interval", "10ms", "--resume", "--out", out}
+	if res := runMain(t, context.Background(), map[string]string{EnvAdminToken: testAdminToken}, "", append(append(args, "--dry-run"), in)...); res.code != ExitOK {
+		t.Fatalf("dry run exit %d:\n%s", res.code, res.stderr)
+	}
+	res := runMain(t, context.Background(), map[string]string{EnvAdminToken: testAdminToken}, "", append(args, in)...)
+	if res.code != ExitOK {
+		t.Fatalf("real run exit %d:\n%s", res.code, res.stderr)
+	}
+	lines := 0
+	for l := range strings.Lines(res.stderr) {
+		var p struct {
+			Message string `json:"message"`
+			Done    int64  `json:"done"`
+			Total   int64  `json:"total"`
+		}
+		if json.Unmarshal([]byte(l), &p) != nil || p.Message != "progress" {
+			continue
+		}
+		lines++
+		if p.Done > p.Total || p.Total != int64(rows) {
+			t.Errorf("progress done=%d total=%d for %d rows", p.Done, p.Total, rows)
+		}
+	}
+	if lines == 0 {
+		t.Fatalf("no progress line:\n%s", res.stderr)
+	}
+	if got := countFile(t, out); got[revoke.Revoked]+got[revoke.Duplicate] != int64(rows) || got[revoke.DryRun] != 0 {
+		t.Errorf("outcome file counts %v, want %d rows revoked or duplicate", got, rows)
+	}
+}
+
 // TestHumanSummary: with console logs, the end of the run prints a table
 // and the exact command to continue, which never holds a secret.
 func TestHumanSummary(t *testing.T) {
