@@ -178,7 +178,7 @@ func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) 
 	// number as it goes.
 	g := new(errgroup.Group)
 	p.pacer.start()
-	readErr := p.feed(j, g, src)
+	fedAll, readErr := p.feed(j, g, src)
 	close(j.rows)
 	g.Wait()
 	close(outcomes)
@@ -191,7 +191,9 @@ func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) 
 	if cause := context.Cause(stop); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !(fedAll && !j.abandoned.Load()) {
+		// A stop that came after the last row was recorded stopped
+		// nothing: the run is complete.
 		return ErrStopped
 	}
 	return nil
@@ -208,23 +210,25 @@ type job struct {
 	outcomes chan<- Outcome
 	// rows hands a row to an idle worker.
 	rows chan input.Row
+	// abandoned is set when a row was left without a final outcome.
+	abandoned atomic.Bool
 }
 
 // feed reads rows in file order, settles invalid and duplicate rows itself
 // and hands each row to send to a worker, once the gate has a slot for it.
-// It returns a read error.
-func (p *Pool) feed(j *job, g *errgroup.Group, src Source) error {
+// It reports whether it reached the end of src, and a read error.
+func (p *Pool) feed(j *job, g *errgroup.Group, src Source) (fedAll bool, err error) {
 	seen := input.NewSeen()
 	outcomes := j.outcomes
 	workers := 0
 	for j.stop.Err() == nil {
 		row, err := src.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
 			j.cancel(err)
-			return fmt.Errorf("read input: %w", err)
+			return false, fmt.Errorf("read input: %w", err)
 		}
 		dup := row.Invalid == "" && seen.Add(row.Key())
 		if p.cfg.Skip != nil && p.cfg.Skip(row) {
@@ -241,7 +245,7 @@ func (p *Pool) feed(j *job, g *errgroup.Group, src Source) error {
 		default:
 			limit, err := p.inFlight.acquire(j.stop)
 			if err != nil {
-				return nil
+				return false, nil
 			}
 			// Workers outlive their row: a goroutine per row would pay for
 			// its start and its stack's growth on every row.
@@ -259,7 +263,7 @@ func (p *Pool) feed(j *job, g *errgroup.Group, src Source) error {
 			}
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func settled(row input.Row, s Status, reason string) Outcome {
@@ -278,6 +282,8 @@ func (p *Pool) work(j *job, row input.Row) {
 	for more := true; more; row, more = <-j.rows {
 		if o, ok := p.revoke(j, row); ok {
 			j.outcomes <- o
+		} else {
+			j.abandoned.Store(true)
 		}
 		p.inFlight.release()
 	}

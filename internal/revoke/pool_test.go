@@ -387,3 +387,45 @@ func TestPoolSendsEachRowOnceWithinItsConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// eofSignal is a Source that closes eof when it reaches the end.
+type eofSignal struct {
+	rows
+	eof chan struct{}
+}
+
+func (s *eofSignal) Next() (input.Row, error) {
+	row, err := s.rows.Next()
+	if errors.Is(err, io.EOF) {
+		select {
+		case <-s.eof:
+		default:
+			close(s.eof)
+		}
+	}
+	return row, err
+}
+
+// TestPoolStopAfterLastRowIsComplete: a signal that lands after every row
+// was read and recorded stopped nothing, so the run is complete.
+func TestPoolStopAfterLastRowIsComplete(t *testing.T) {
+	t.Parallel()
+	src := &eofSignal{rows: *tokenRows(3), eof: make(chan struct{})}
+	rev := &fakeRevoker{func(ctx context.Context, row input.Row) revoke.Answer {
+		<-src.eof // answer only once the feeder has seen the end
+		return revoke.Answer{Status: revoke.Revoked, HTTPStatus: 200}
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	recorded := 0
+	p := revoke.New(revoke.Config{Revoker: rev, Concurrency: 3})
+	err := p.Run(ctx, src, func(revoke.Outcome) error {
+		if recorded++; recorded == 3 {
+			cancel() // as a SIGTERM landing at the very end
+		}
+		return nil
+	})
+	if err != nil || recorded != 3 {
+		t.Errorf("err = %v after %d outcomes, want a complete run", err, recorded)
+	}
+}
