@@ -168,12 +168,18 @@ func scanJSONL(path string, r io.Reader, fn func(record) error) error {
 	return nil
 }
 
+// MaxLine bounds the line numbers an outcome file may hold. Readers keep
+// per-line state (a bit or a byte a line), and no real input has two billion
+// lines, so a larger number means a damaged file, not a reason to allocate
+// gigabytes.
+const MaxLine = 1 << 31
+
 // validate rejects values no writer produces: a sign that the file is not an
 // outcome file or was damaged.
 func validate(o revoke.Outcome) error {
 	switch {
-	case o.Line < 1:
-		return fmt.Errorf("line field is %d, want an input line number >= 1", o.Line)
+	case o.Line < 1 || o.Line >= MaxLine:
+		return fmt.Errorf("line field is %d, want an input line number >= 1 and < %d", o.Line, int64(MaxLine))
 	case !knownStatus(o.Status):
 		return fmt.Errorf("unknown status %q", o.Status)
 	case o.HTTPStatus < 0:

@@ -182,7 +182,7 @@ func randomOutcome(r *rand.Rand) revoke.Outcome {
 	kinds := []input.Kind{input.KindToken, input.KindUser, "", input.Kind(randomText(r))}
 	statuses := Statuses()
 	return revoke.Outcome{
-		Line:          1 + r.Int64N(1<<40),
+		Line:          1 + r.Int64N(MaxLine-1),
 		Kind:          kinds[r.IntN(len(kinds))],
 		Target:        randomText(r),
 		ConsumerKey:   randomText(r),

@@ -6,11 +6,6 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
-// maxTallyLine bounds the line numbers TallyFile accepts: it keeps a byte per
-// line, and no real input has two billion lines, so a larger number means a
-// damaged file rather than a reason to allocate gigabytes.
-const maxTallyLine = 1 << 31
-
 // TallyFile counts the rows of the outcome file at path the way Compact
 // keeps them: when a line was recorded more than once (a resumed run redid
 // it), only its last record counts. A torn last line is not counted.
@@ -22,9 +17,6 @@ func TallyFile(path string) (Tally, error) {
 	// record's status, or 0 when the line has no record yet.
 	var latest []uint8
 	_, err := ReadJournal(path, func(o revoke.Outcome) error {
-		if o.Line >= maxTallyLine {
-			return fmt.Errorf("tally outcome file %s: line field %d is beyond any input", path, o.Line)
-		}
 		if o.Line >= int64(len(latest)) {
 			latest = append(latest, make([]uint8, o.Line+1-int64(len(latest)))...)
 		}
