@@ -122,7 +122,7 @@ func writeMeta(cfg Config, inputSum string) error {
 		return err
 	}
 	if err := report.WriteAtomic(metaPath(cfg.Out), 0o600, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
-		return fmt.Errorf("write %s: %w", metaPath(cfg.Out), err)
+		return &usageError{fmt.Errorf("write %s: %w", metaPath(cfg.Out), err)}
 	}
 	return nil
 }

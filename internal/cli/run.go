@@ -154,18 +154,19 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		}
 	}
 
+	revoker, host, stopInstance, err := instance(cfg)
+	if err != nil {
+		return err
+	}
+	defer stopInstance()
+
+	// The outcome file last: a run refused before this leaves none behind.
 	journal, err := openJournal(cfg, inputSum)
 	if err != nil {
 		return err
 	}
 	w := journal.writer
 	defer w.Close()
-
-	revoker, host, stopInstance, err := instance(cfg)
-	if err != nil {
-		return err
-	}
-	defer stopInstance()
 
 	pool := revoke.New(revoke.Config{
 		Revoker:     revoker,
