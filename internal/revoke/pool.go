@@ -157,9 +157,13 @@ func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) 
 		var err error
 		for o := range outcomes {
 			if err != nil {
-				continue // drain, so workers never block after a failure
+				// Drain, so workers never block after a failure; the
+				// requests behind a dropped outcome are unrecorded.
+				p.stats.unrecorded.Add(int64(o.Attempts))
+				continue
 			}
 			if err = record(o); err != nil {
+				p.stats.unrecorded.Add(int64(o.Attempts))
 				cancel(err)
 			}
 		}

@@ -331,6 +331,10 @@ func TestPoolStopsWhenRecordFails(t *testing.T) {
 	if n.Load() > 50 {
 		t.Errorf("%d requests sent after the outcome file failed", n.Load())
 	}
+	// Requests behind outcomes that could not be recorded are accounted for.
+	if st := p.Stats(); int64(calls-1)+st.Unrecorded != st.Requests || st.Requests != n.Load() {
+		t.Errorf("recorded %d, unrecorded %d, requests %d (revoker saw %d)", calls-1, st.Unrecorded, st.Requests, n.Load())
+	}
 }
 
 func TestPoolSendsEachRowOnceWithinItsConcurrency(t *testing.T) {
