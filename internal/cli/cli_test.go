@@ -208,6 +208,8 @@ func TestRefusedBeforeAnythingIsSent(t *testing.T) {
 		{"existing outcome file", env, []string{"run", "--base-url", srv.url, "--out", existing, good}, "--force"},
 		{"out is the input", env, []string{"run", "--base-url", srv.url, "--format", "csv", "--out", good, good}, "input"},
 		{"bad rate", env, []string{"run", "--base-url", srv.url, "--rate", "-1", "--out", filepath.Join(dir, "o1.csv"), good}, "--rate"},
+		{"rate NaN", env, []string{"run", "--base-url", srv.url, "--rate", "NaN", "--out", filepath.Join(dir, "o1.csv"), good}, "--rate"},
+		{"rate Inf", env, []string{"run", "--base-url", srv.url, "--rate", "+Inf", "--out", filepath.Join(dir, "o1.csv"), good}, "--rate"},
 		{"bad concurrency", env, []string{"run", "--base-url", srv.url, "--concurrency", "0", "--out", filepath.Join(dir, "o1.csv"), good}, "--concurrency"},
 		{"bad user param", env, []string{"run", "--base-url", srv.url, "--user-param", "clientId", "--out", filepath.Join(dir, "o1.csv"), good}, "--user-param"},
 		{"bad env value", map[string]string{EnvAdminToken: testAdminToken, "BULKREVOKE_RATE": "fast"}, []string{"run", "--base-url", srv.url, "--out", filepath.Join(dir, "o1.csv"), good}, "BULKREVOKE_RATE"},

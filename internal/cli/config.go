@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"strings"
@@ -109,8 +110,8 @@ Examples:
     --out /data/nightly-$(date +%F).jsonl /data/nightly.csv
 
   # Post-breach mass revocation: fast; resume after any interruption
-  bulkrevoke run --rate 60 --concurrency 32 --out breach.csv breach.csv
-  bulkrevoke run --resume --rate 60 --concurrency 32 --out breach.csv breach.csv
+  bulkrevoke run --rate 60 --concurrency 32 --out breach-outcomes.csv breach.csv
+  bulkrevoke run --resume --rate 60 --concurrency 32 --out breach-outcomes.csv breach.csv
 
   # The same sweep at an RFC 7009 endpoint (Okta here): token rows only
   REVOKE_CLIENT_SECRET=$(cat /run/secrets/okta) bulkrevoke run --provider rfc7009 \
@@ -309,8 +310,8 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 		return usagef("--retry-failed only makes sense with --resume")
 	}
 
-	if cfg.Rate < 0 {
-		return usagef("--rate %v: want 0 (unpaced) or more", cfg.Rate)
+	if !(cfg.Rate >= 0) || math.IsInf(cfg.Rate, 1) { // NaN fails every comparison
+		return usagef("--rate %v: want 0 (unpaced) or a positive number", cfg.Rate)
 	}
 	if cfg.Burst < 1 {
 		return usagef("--burst %d: want 1 or more", cfg.Burst)
