@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -386,4 +387,41 @@ func countLines(path string) (int, error) {
 	defer f.Close()
 	recs, err := csv.NewReader(f).ReadAll()
 	return len(recs), err
+}
+
+// TestResumeWithChangedInputNeverSkipsANewTarget: with --ignore-input-change
+// the lines of the new input may hold other targets than the journal
+// recorded there; such a line is sent, never skipped as done.
+func TestResumeWithChangedInputNeverSkipsANewTarget(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, sim.Config{}, nil)
+	for _, tok := range []string{"tok-a", "tok-b", "tok-c", "tok-new"} {
+		srv.AddToken(tok)
+	}
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", "token\ntok-a\ntok-b\ntok-c\n")
+	out := filepath.Join(dir, "out.csv")
+	env := map[string]string{EnvAdminToken: testAdminToken}
+	args := []string{"run", "--base-url", srv.url, "--rate", "0", "--out", out}
+	if res := runMain(t, context.Background(), env, "", append(args, in)...); res.code != ExitOK {
+		t.Fatalf("first run exit %d:\n%s", res.code, res.stderr)
+	}
+	// HR re-exports the list with a new leaver on top: every line moves.
+	writeFile(t, dir, "in.csv", "token\ntok-new\ntok-a\ntok-b\ntok-c\n")
+	res := runMain(t, context.Background(), env, "", append(args, "--resume", "--ignore-input-change", in)...)
+	if res.code != ExitOK {
+		t.Fatalf("resume exit %d:\n%s", res.code, res.stderr)
+	}
+	if _, revoked := srv.TokenRevoked("tok-new"); !revoked {
+		t.Error("the new token was skipped: its line had been recorded for another target")
+	}
+	got := readOutcomes(t, out)
+	if len(got) != 4 || got[2].Target != input.Fingerprint("tok-new") || got[2].Status != revoke.Revoked {
+		t.Errorf("outcomes after resume: %+v", got)
+	}
+	for line := int64(3); line <= 5; line++ {
+		if got[line].Status != revoke.NotFound && got[line].Status != revoke.Revoked {
+			t.Errorf("line %d: %s", line, got[line].Status)
+		}
+	}
 }

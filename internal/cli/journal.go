@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -31,10 +32,31 @@ type journal struct {
 	writer   *report.Writer
 	recorded int64 // rows that will not be sent again
 	done     lineSet
+	// targets holds, for each line recorded, a hash of the target recorded
+	// there, when INPUT may not be the file the journal was started from
+	// (--ignore-input-change): a line then counts as done only if it still
+	// names the same target. nil when the input is the same file.
+	targets map[int64]uint64
 }
 
 // skip reports whether a row already has a final outcome in the journal.
-func (j *journal) skip(row input.Row) bool { return j.done.has(row.Line) }
+func (j *journal) skip(row input.Row) bool {
+	if !j.done.has(row.Line) {
+		return false
+	}
+	return j.targets == nil || j.targets[row.Line] == targetHash(row.Kind, row.Target(), row.ConsumerKey)
+}
+
+// targetHash identifies what an outcome row names, as written in the
+// outcome file (a token only by its fingerprint).
+func targetHash(kind input.Kind, target, consumerKey string) uint64 {
+	h := fnv.New64a()
+	for _, s := range []string{string(kind), target, consumerKey} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
 
 // openJournal creates the outcome file, or for --resume reads what it holds
 // and opens it for appending. Nothing is sent before this succeeds.
@@ -66,6 +88,10 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("resume: %w", err)}
 	}
+	sameInput := false
+	if meta, err := readMeta(cfg.Out); err == nil && meta.InputSHA256 != "" && meta.InputSHA256 == inputSum {
+		sameInput = true
+	}
 	if !cfg.IgnoreInputChange && !empty {
 		meta, err := readMeta(cfg.Out)
 		if err != nil {
@@ -83,12 +109,20 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 			cfg.Out, shardText(meta.Shard), shardText(cfg.Shard.String()))
 	}
 	j := &journal{}
+	if !sameInput {
+		// Lines may have moved: remember what each recorded line named, so
+		// that a line now holding another target is sent, not skipped.
+		j.targets = map[int64]uint64{}
+	}
 	torn, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error {
 		if cfg.sendsAgain(o.Status) {
 			j.done.remove(o.Line)
 			return nil
 		}
 		j.done.add(o.Line)
+		if j.targets != nil {
+			j.targets[o.Line] = targetHash(o.Kind, o.Target, o.ConsumerKey)
+		}
 		return nil
 	})
 	if err != nil {
