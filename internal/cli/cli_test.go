@@ -425,3 +425,42 @@ func TestResumeWithChangedInputNeverSkipsANewTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxNeverMixesWithRealOutcomes: a sandbox run must not resume a
+// real run's outcome file (its "revoked" would stand for rows never sent),
+// nor a real run a sandbox's.
+func TestSandboxNeverMixesWithRealOutcomes(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, sim.Config{}, nil)
+	srv.AddToken("tok-a")
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", "token\ntok-a\ntok-b\n")
+	real := filepath.Join(dir, "real.csv")
+	env := map[string]string{EnvAdminToken: testAdminToken}
+	// A real run stopped after its first row leaves rows to resume.
+	ctx, cancel := context.WithCancel(context.Background())
+	stopper := newServer(t, sim.Config{}, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		srv.ServeHTTP(w, r)
+		cancel()
+		return true
+	})
+	if res := runMain(t, ctx, env, "", "run", "--base-url", stopper.url, "--concurrency", "1", "--rate", "0", "--out", real, in); res.code != ExitStopped {
+		t.Fatalf("real run exit %d:\n%s", res.code, res.stderr)
+	}
+	res := runMain(t, context.Background(), nil, "", "run", "--sandbox", "--resume", "--out", real, in)
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "refusing to mix") {
+		t.Fatalf("sandbox resuming a real file: exit %d:\n%s", res.code, res.stderr)
+	}
+	if got := readOutcomes(t, real); len(got) != 1 {
+		t.Errorf("the real outcome file changed: %v", got)
+	}
+
+	sandbox := filepath.Join(dir, "sandbox.csv")
+	if res := runMain(t, context.Background(), nil, "", "run", "--sandbox", "--dry-run", "--out", sandbox, in); res.code != ExitOK {
+		t.Fatalf("sandbox dry run exit %d:\n%s", res.code, res.stderr)
+	}
+	res = runMain(t, context.Background(), env, "", "run", "--base-url", srv.url, "--resume", "--out", sandbox, in)
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "refusing to mix") {
+		t.Fatalf("real run resuming a sandbox file: exit %d:\n%s", res.code, res.stderr)
+	}
+}

@@ -22,6 +22,9 @@ type runMeta struct {
 	Version     string `json:"version"`
 	// Shard is the --shard the file was started for, "" for the whole input.
 	Shard string `json:"shard,omitempty"`
+	// Sandbox marks outcomes from the built-in simulator: they prove
+	// nothing about a real instance and must never mix with its outcomes.
+	Sandbox bool `json:"sandbox,omitempty"`
 }
 
 func metaPath(out string) string { return out + ".meta.json" }
@@ -102,6 +105,12 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 				cfg.Input, cfg.Out, meta.Input)
 		}
 	}
+	// A simulator's "revoked" must never stand for a real revocation, nor
+	// a real run's rows be skipped by a sandbox run.
+	if meta, err := readMeta(cfg.Out); err == nil && !empty && meta.Sandbox != cfg.Sandbox {
+		return nil, usagef("%s holds outcomes from %s, and this run is %s: refusing to mix them in one outcome file",
+			cfg.Out, sandboxText(meta.Sandbox), sandboxText(cfg.Sandbox))
+	}
 	// Rows of another shard would be recorded here and this file's own
 	// rows never skipped: each shard keeps its own outcome file.
 	if meta, err := readMeta(cfg.Out); err == nil && meta.Shard != cfg.Shard.String() {
@@ -151,7 +160,7 @@ func (cfg Config) sendsAgain(s revoke.Status) bool {
 }
 
 func writeMeta(cfg Config, inputSum string) error {
-	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version(), Shard: cfg.Shard.String()}, "", "  ")
+	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version(), Shard: cfg.Shard.String(), Sandbox: cfg.Sandbox}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -207,3 +216,10 @@ func (s *lineSet) has(line int64) bool {
 }
 
 func (s *lineSet) len() int64 { return s.n }
+
+func sandboxText(sandbox bool) string {
+	if sandbox {
+		return "the --sandbox simulator"
+	}
+	return "a real instance"
+}
