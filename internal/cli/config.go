@@ -156,7 +156,7 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per request")
 	fs.StringVar(&cfg.UserParam, "user-param", "consumerKey", "query parameter naming the application on user rows: consumerKey or client_id")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "read and validate everything, record dry_run outcomes, send nothing")
-	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live, injects a few transient faults)")
+	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live, answers a few requests with 503, throttles above 100 requests/s)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "auto", "log format on stderr: json, console, or auto (console on a terminal)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.Progress, "progress", progressAuto, "progress display `auto|bar|log|off`: auto shows a bar on a terminal and logs a progress line every --progress-interval elsewhere")

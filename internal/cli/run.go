@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	mrand "math/rand/v2"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -323,8 +325,13 @@ func instance(cfg Config) (revoke.Revoker, string, func(), error) {
 			Live:       true,
 			Latency:    10 * time.Millisecond,
 			Jitter:     20 * time.Millisecond,
-			FaultRate:  0.1,
-			Seed:       time.Now().UnixNano(),
+			// Maintenance 503s on a few requests show retries; a limit
+			// like a real API's shows the pacer finding it when --rate is
+			// set above it. Random 429s would not: a real server throttles
+			// for speed, and the pacer answers every 429 by slowing down.
+			Fault:     sandboxFaults,
+			RateLimit: sandboxRateLimit,
+			Seed:      time.Now().UnixNano(),
 		})
 		if err != nil {
 			return nil, "", nil, fmt.Errorf("start sandbox: %w", err)
@@ -353,6 +360,17 @@ func connections(concurrency int) int {
 		return revoke.MaxAutoConcurrency
 	}
 	return concurrency
+}
+
+// sandboxRateLimit is the simulated instance's limit, in requests/s.
+const sandboxRateLimit = 100
+
+// sandboxFaults answers about one request in twelve with a 503.
+func sandboxFaults(int64, *http.Request) sim.Fault {
+	if mrand.IntN(12) == 0 {
+		return sim.Status503
+	}
+	return sim.None
 }
 
 func randomToken() string {
