@@ -160,14 +160,24 @@ func TestNoSecretLeaks(t *testing.T) {
 `)
 	out := filepath.Join(dir, "out.jsonl")
 	res := runMain(t, context.Background(), map[string]string{EnvAdminToken: testAdminToken}, "",
-		"run", "--base-url", srv.url, "--rate", "0", "--log-level", "debug", "--log-format", "json", "--out", out, in)
+		"run", "--base-url", srv.url, "--rate", "0", "--log-level", "debug", "--log-format", "json", "--out", out,
+		"--summary", filepath.Join(dir, "summary.json"), "--metrics-file", filepath.Join(dir, "metrics.prom"), in)
 	if res.code != ExitRows { // the bad token row is invalid
 		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
 	}
 	outBytes, _ := os.ReadFile(out)
 	meta, _ := os.ReadFile(metaPath(out))
+	summary, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := os.ReadFile(filepath.Join(dir, "metrics.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range secrets {
-		for name, text := range map[string]string{"stderr": res.stderr, "stdout": res.stdout, "outcome file": string(outBytes), "meta file": string(meta)} {
+		for name, text := range map[string]string{"stderr": res.stderr, "stdout": res.stdout, "outcome file": string(outBytes),
+			"meta file": string(meta), "summary": string(summary), "metrics": string(metrics)} {
 			if strings.Contains(text, s) || strings.Contains(text, strings.ReplaceAll(s, " ", "+")) {
 				t.Errorf("%s contains secret %q", name, s)
 			}
