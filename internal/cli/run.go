@@ -227,7 +227,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	}
 	summary.Dict("rows", dict).Int64("requests", stats.Requests).Int64("retries", stats.Retries).
 		Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).
-		Int64("skipped", stats.Skipped).Dur("duration", elapsed).
+		Int64("skipped", stats.Skipped).Int64("duration_ms", elapsed.Milliseconds()).
 		Float64("achieved_rate", float64(stats.Requests)/max(elapsed.Seconds(), 1e-9)).
 		Float64("settled_rate", math.Round(stats.SettledRate*10)/10).Float64("final_rate", stats.Rate).
 		Int("peak_in_flight", stats.PeakInFlight).
