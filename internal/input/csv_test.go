@@ -252,24 +252,7 @@ func TestCSV(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			maxRecord := tt.maxRecord
-			if maxRecord == 0 {
-				maxRecord = MaxRecordLen
-			}
-			rows, err := readAll(strings.NewReader(tt.in), CSV, maxRecord)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("read: %v", err)
-			}
-			checkRows(t, rows, tt.want)
-			checkInvariants(t, rows, 2)
-			checkStable(t, []byte(tt.in), CSV, maxRecord)
-			checkCutsOnly(t, []byte(tt.in), CSV)
+			checkTable(t, tt.in, CSV, tt.maxRecord, tt.want, tt.wantErr)
 		})
 	}
 }

@@ -168,3 +168,31 @@ func checkCutsOnly(t *testing.T, data []byte, f Format) {
 		}
 	}
 }
+
+// checkTable runs one case of a format's table test: in read with a bound
+// of maxRecord bytes (0: MaxRecordLen) yields wants, or fails with wantErr;
+// and the rows keep the invariants whatever the reads' sizes.
+func checkTable(t *testing.T, in string, f Format, maxRecord int, wants []want, wantErr string) {
+	t.Helper()
+	if maxRecord == 0 {
+		maxRecord = MaxRecordLen
+	}
+	rows, err := readAll(strings.NewReader(in), f, maxRecord)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got error %v, want one containing %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	firstLine := int64(1)
+	if f == CSV {
+		firstLine = 2 // line 1 is the header
+	}
+	checkRows(t, rows, wants)
+	checkInvariants(t, rows, firstLine)
+	checkStable(t, []byte(in), f, maxRecord)
+	checkCutsOnly(t, []byte(in), f)
+}

@@ -166,24 +166,7 @@ func TestJSONL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			maxLine := tt.maxLine
-			if maxLine == 0 {
-				maxLine = MaxRecordLen
-			}
-			rows, err := readAll(strings.NewReader(tt.in), JSONL, maxLine)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("read: %v", err)
-			}
-			checkRows(t, rows, tt.want)
-			checkInvariants(t, rows, 1)
-			checkStable(t, []byte(tt.in), JSONL, maxLine)
-			checkCutsOnly(t, []byte(tt.in), JSONL)
+			checkTable(t, tt.in, JSONL, tt.maxLine, tt.want, tt.wantErr)
 		})
 	}
 }
