@@ -474,3 +474,48 @@ func TestSandboxNeverMixesWithRealOutcomes(t *testing.T) {
 		t.Fatalf("real run resuming a sandbox file: exit %d:\n%s", res.code, res.stderr)
 	}
 }
+
+// TestResumeAfterInsistingStillChecksTargets: once a resume insisted on a
+// changed input, later plain resumes of that file still check each line's
+// target, since lines not yet redone hold the old input's records.
+func TestResumeAfterInsistingStillChecksTargets(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, sim.Config{}, nil)
+	for _, tok := range []string{"tok-a", "tok-b", "tok-c", "tok-x", "tok-y", "tok-z"} {
+		srv.AddToken(tok)
+	}
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", "token\ntok-a\ntok-b\ntok-c\n")
+	out := filepath.Join(dir, "out.csv")
+	env := map[string]string{EnvAdminToken: testAdminToken}
+	if res := runMain(t, context.Background(), env, "", "run", "--base-url", srv.url, "--rate", "0", "--out", out, in); res.code != ExitOK {
+		t.Fatalf("first run exit %d:\n%s", res.code, res.stderr)
+	}
+	writeFile(t, dir, "in.csv", "token\ntok-x\ntok-y\ntok-z\n")
+	// The insisting resume is stopped after its first request.
+	ctx, cancel := context.WithCancel(context.Background())
+	stopper := newServer(t, sim.Config{}, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		srv.ServeHTTP(w, r)
+		cancel()
+		return true
+	})
+	res := runMain(t, ctx, env, "", "run", "--base-url", stopper.url, "--rate", "0", "--concurrency", "1", "--resume", "--ignore-input-change", "--out", out, in)
+	if res.code != ExitStopped {
+		t.Fatalf("insisting resume exit %d:\n%s", res.code, res.stderr)
+	}
+	res = runMain(t, context.Background(), env, "", "run", "--base-url", srv.url, "--rate", "0", "--resume", "--out", out, in)
+	if res.code != ExitOK {
+		t.Fatalf("plain resume exit %d:\n%s", res.code, res.stderr)
+	}
+	for _, tok := range []string{"tok-x", "tok-y", "tok-z"} {
+		if _, revoked := srv.TokenRevoked(tok); !revoked {
+			t.Errorf("%s never sent: its line was skipped on the old input's record", tok)
+		}
+	}
+	got := readOutcomes(t, out)
+	for line, tok := range map[int64]string{2: "tok-x", 3: "tok-y", 4: "tok-z"} {
+		if got[line].Target != input.Fingerprint(tok) {
+			t.Errorf("line %d records %s, want %s's fingerprint", line, got[line].Target, tok)
+		}
+	}
+}

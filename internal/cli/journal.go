@@ -25,6 +25,10 @@ type runMeta struct {
 	// Sandbox marks outcomes from the built-in simulator: they prove
 	// nothing about a real instance and must never mix with its outcomes.
 	Sandbox bool `json:"sandbox,omitempty"`
+	// CheckTargets marks a file holding records made from another input
+	// (--ignore-input-change): every later resume checks each recorded
+	// line's target, not only its number.
+	CheckTargets bool `json:"check_targets,omitempty"`
 }
 
 func metaPath(out string) string { return out + ".meta.json" }
@@ -76,7 +80,7 @@ func openJournal(cfg Config, inputSum string) (*journal, error) {
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	if err := writeMeta(cfg, inputSum); err != nil {
+	if err := writeMeta(cfg, inputSum, false); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -91,14 +95,10 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("resume: %w", err)}
 	}
-	sameInput := false
-	if meta, err := readMeta(cfg.Out); err == nil && meta.InputSHA256 != "" && meta.InputSHA256 == inputSum {
-		sameInput = true
-	}
+	meta, metaErr := readMeta(cfg.Out)
 	if !cfg.IgnoreInputChange && !empty {
-		meta, err := readMeta(cfg.Out)
-		if err != nil {
-			return nil, &usageError{fmt.Errorf("%w; if INPUT is surely the file this outcome file was started from, add --ignore-input-change", err)}
+		if metaErr != nil {
+			return nil, &usageError{fmt.Errorf("%w; if INPUT is surely the file this outcome file was started from, add --ignore-input-change", metaErr)}
 		}
 		if meta.InputSHA256 != inputSum {
 			return nil, usagef("%s is not the input that %s was started from (%s, SHA-256 differs): refusing to resume; add --ignore-input-change to insist",
@@ -106,21 +106,25 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 		}
 	}
 	// A simulator's "revoked" must never stand for a real revocation, nor
-	// a real run's rows be skipped by a sandbox run.
-	if meta, err := readMeta(cfg.Out); err == nil && !empty && meta.Sandbox != cfg.Sandbox {
+	// a real run's rows be skipped by a sandbox run. Without a sidecar a
+	// sandbox run cannot tell, so it refuses.
+	if !empty && ((metaErr == nil && meta.Sandbox != cfg.Sandbox) || (metaErr != nil && cfg.Sandbox)) {
 		return nil, usagef("%s holds outcomes from %s, and this run is %s: refusing to mix them in one outcome file",
-			cfg.Out, sandboxText(meta.Sandbox), sandboxText(cfg.Sandbox))
+			cfg.Out, sandboxText(metaErr != nil || meta.Sandbox), sandboxText(cfg.Sandbox))
 	}
 	// Rows of another shard would be recorded here and this file's own
 	// rows never skipped: each shard keeps its own outcome file.
-	if meta, err := readMeta(cfg.Out); err == nil && meta.Shard != cfg.Shard.String() {
+	if metaErr == nil && meta.Shard != cfg.Shard.String() {
 		return nil, usagef("%s was started for %s, not %s: each shard keeps its own outcome file; refusing to resume",
 			cfg.Out, shardText(meta.Shard), shardText(cfg.Shard.String()))
 	}
+	// Records made from another input (--ignore-input-change, now or in any
+	// earlier resume of this file) may sit on lines that now name other
+	// targets: remember what each recorded line named, so that such a line
+	// is sent, not skipped.
+	checkTargets := !empty && (metaErr != nil || meta.CheckTargets || meta.InputSHA256 == "" || meta.InputSHA256 != inputSum)
 	j := &journal{}
-	if !sameInput {
-		// Lines may have moved: remember what each recorded line named, so
-		// that a line now holding another target is sent, not skipped.
+	if checkTargets {
 		j.targets = map[int64]uint64{}
 	}
 	torn, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error {
@@ -143,7 +147,7 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 		return nil, &usageError{fmt.Errorf("resume: %w", err)}
 	}
 	if cfg.IgnoreInputChange || empty {
-		if err := writeMeta(cfg, inputSum); err != nil {
+		if err := writeMeta(cfg, inputSum, checkTargets); err != nil {
 			j.writer.Close()
 			return nil, err
 		}
@@ -159,8 +163,9 @@ func (cfg Config) sendsAgain(s revoke.Status) bool {
 	return (s == revoke.Failed && cfg.RetryFailed) || (s == revoke.DryRun && !cfg.DryRun)
 }
 
-func writeMeta(cfg Config, inputSum string) error {
-	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version(), Shard: cfg.Shard.String(), Sandbox: cfg.Sandbox}, "", "  ")
+func writeMeta(cfg Config, inputSum string, checkTargets bool) error {
+	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version(), Shard: cfg.Shard.String(),
+		Sandbox: cfg.Sandbox, CheckTargets: checkTargets}, "", "  ")
 	if err != nil {
 		return err
 	}
