@@ -161,6 +161,11 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 			want: want{status: revoke.Failed, errHas: []string{"not counted as revoked"}},
 		},
 		{
+			name: "200 XHTML page behind a long comment is failed", status: 200,
+			body: "<!--" + strings.Repeat(" proxy banner", 60) + `--><html xmlns="http://www.w3.org/1999/xhtml"><head><title>Sign in</title></head></html>`,
+			want: want{status: revoke.Failed, errHas: []string{"not counted as revoked"}},
+		},
+		{
 			name: "200 HTML page opening with a comment is failed", status: 200,
 			body: "<!-- proxy --><html><body>hello</body></html>",
 			want: want{status: revoke.Failed, errHas: []string{"not counted as revoked"}},

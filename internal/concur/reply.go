@@ -167,7 +167,7 @@ func parseReply(body []byte) reply {
 	if !ok && rep.message == "" {
 		rep.message = textMessage(b)
 	}
-	rep.unexpected = !ok || isHTML(b)
+	rep.unexpected = rep.unexpected || !ok || isHTML(b)
 	return rep
 }
 
@@ -210,15 +210,20 @@ func parseXML(b []byte) (reply, bool) {
 	// The messages are ASCII in practice; reading any declared charset as
 	// is beats refusing the whole body.
 	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+	root := ""
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
-			return reply{message: tagText(b, "title")}, true
+			// An XHTML page is well-formed XML, but a page, not a reply.
+			return reply{message: tagText(b, "title"), unexpected: strings.EqualFold(root, "html")}, true
 		}
 		if err != nil {
 			return reply{}, false
 		}
 		se, ok := tok.(xml.StartElement)
+		if ok && root == "" {
+			root = se.Name.Local
+		}
 		if !ok || !strings.EqualFold(se.Name.Local, "Error") {
 			continue
 		}
