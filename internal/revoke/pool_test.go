@@ -328,7 +328,10 @@ func TestPoolStopsWhenRecordFails(t *testing.T) {
 	if !errors.Is(err, diskFull) {
 		t.Fatalf("err = %v, want the record error", err)
 	}
-	if n.Load() > 50 {
+	// Bound: the 5 recorded, the outcomes buffered between workers and the
+	// recorder (64), those in flight, and a request or two that passed the
+	// pacer as the stop came; 1000 rows would all go out if nothing stopped.
+	if n.Load() > 100 {
 		t.Errorf("%d requests sent after the outcome file failed", n.Load())
 	}
 	// Requests behind outcomes that could not be recorded are accounted for.
