@@ -519,3 +519,23 @@ func TestResumeAfterInsistingStillChecksTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeNeverMixesProviders: a Concur outcome proves nothing about an
+// RFC 7009 endpoint, so one outcome file holds one provider's outcomes.
+func TestResumeNeverMixesProviders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", "token\ntok-a\ntok-b\n")
+	out := filepath.Join(dir, "out.csv")
+	rfc := []string{"run", "--provider", "rfc7009", "--revoke-url", "http://127.0.0.1:1/revoke", "--client-id", "cli", "--dry-run"}
+	if res := runMain(t, context.Background(), nil, "", append(rfc, "--out", out, in)...); res.code != ExitOK {
+		t.Fatalf("rfc7009 dry run exit %d:\n%s", res.code, res.stderr)
+	}
+	res := runMain(t, context.Background(), nil, "", "run", "--dry-run", "--resume", "--out", out, in)
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "refusing to mix") {
+		t.Fatalf("concur resuming an rfc7009 file: exit %d:\n%s", res.code, res.stderr)
+	}
+	if res := runMain(t, context.Background(), nil, "", append(rfc, "--resume", "--out", out, in)...); res.code != ExitOK {
+		t.Fatalf("same provider resuming: exit %d:\n%s", res.code, res.stderr)
+	}
+}

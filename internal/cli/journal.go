@@ -29,6 +29,9 @@ type runMeta struct {
 	// (--ignore-input-change): every later resume checks each recorded
 	// line's target, not only its number.
 	CheckTargets bool `json:"check_targets,omitempty"`
+	// Provider is the --provider the file was started with: a Concur
+	// outcome says nothing of an RFC 7009 endpoint, nor the reverse.
+	Provider string `json:"provider,omitempty"`
 }
 
 func metaPath(out string) string { return out + ".meta.json" }
@@ -112,6 +115,10 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 		return nil, usagef("%s holds outcomes from %s, and this run is %s: refusing to mix them in one outcome file",
 			cfg.Out, sandboxText(metaErr != nil || meta.Sandbox), sandboxText(cfg.Sandbox))
 	}
+	if !empty && metaErr == nil && meta.Provider != "" && meta.Provider != cfg.Provider {
+		return nil, usagef("%s holds outcomes from --provider %s, and this run is --provider %s: refusing to mix them in one outcome file",
+			cfg.Out, meta.Provider, cfg.Provider)
+	}
 	// Rows of another shard would be recorded here and this file's own
 	// rows never skipped: each shard keeps its own outcome file.
 	if metaErr == nil && meta.Shard != cfg.Shard.String() {
@@ -165,7 +172,7 @@ func (cfg Config) sendsAgain(s revoke.Status) bool {
 
 func writeMeta(cfg Config, inputSum string, checkTargets bool) error {
 	b, err := json.MarshalIndent(runMeta{Input: cfg.Input, InputSHA256: inputSum, Version: Version(), Shard: cfg.Shard.String(),
-		Sandbox: cfg.Sandbox, CheckTargets: checkTargets}, "", "  ")
+		Sandbox: cfg.Sandbox, CheckTargets: checkTargets, Provider: cfg.Provider}, "", "  ")
 	if err != nil {
 		return err
 	}
