@@ -13,6 +13,9 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
+// jobDir holds the repository's job files.
+const jobDir = "../../jobs"
+
 // sampleInput is the repository's sample: 9 data rows on lines 2–10, line 8
 // a duplicate of line 2, line 9 invalid (a user without consumerKey).
 const sampleInput = "../../sample-input.csv"

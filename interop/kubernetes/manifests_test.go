@@ -1,4 +1,8 @@
-package cli
+// Package kubernetes_test checks the manifests in jobs/kubernetes/ against the
+// Kubernetes API types (strict decoding) and their container args against
+// bulkrevoke's real flag parser. It lives in the interop module so that the
+// main module does not depend on k8s.io.
+package kubernetes_test
 
 import (
 	"bytes"
@@ -16,9 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/cli"
 )
 
-// manifestDir holds the Kubernetes manifests; jobDir the job files they mount.
+// manifestDir holds the Kubernetes manifests; jobDir the job files they mount
+// (from interop/kubernetes, the repository root is ../..).
 const (
 	manifestDir = "../../jobs/kubernetes"
 	jobDir      = "../../jobs"
@@ -130,7 +137,7 @@ var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 // fieldValues, secrets as fakeAdminToken), and every volume mount mapped to
 // a local directory: config maps to the repository's job files, secrets to
 // files holding fakeAdminToken, claims to empty directories.
-func checkPod(t *testing.T, name string, spec corev1.PodTemplateSpec, claims []string, fieldValues map[string]string) Config {
+func checkPod(t *testing.T, name string, spec corev1.PodTemplateSpec, claims []string, fieldValues map[string]string) cli.Config {
 	t.Helper()
 	ps := spec.Spec
 	if ps.RestartPolicy != corev1.RestartPolicyNever {
@@ -154,7 +161,7 @@ func checkPod(t *testing.T, name string, spec corev1.PodTemplateSpec, claims []s
 	for _, e := range c.Env {
 		switch {
 		case e.ValueFrom == nil:
-			if e.Name == EnvAdminToken {
+			if e.Name == cli.EnvAdminToken {
 				t.Errorf("%s: %s has a literal value: it must come from a Secret", name, e.Name)
 			}
 			env[e.Name] = e.Value
@@ -274,7 +281,7 @@ func checkPod(t *testing.T, name string, spec corev1.PodTemplateSpec, claims []s
 		localArgs = append(localArgs, toLocal(a))
 	}
 	var stderr bytes.Buffer
-	cfg, err := parseRun(localArgs, func(k string) string { return env[k] }, &stderr)
+	cfg, err := cli.ParseRun(localArgs, func(k string) string { return env[k] }, &stderr)
 	if err != nil {
 		t.Fatalf("%s: bulkrevoke %q: %v\n%s", name, args, err, stderr.String())
 	}
@@ -379,8 +386,8 @@ func checkFailurePolicy(t *testing.T, name string, p *batchv1.PodFailurePolicy, 
 			t.Errorf("%s: pod failure rule %v does not name container %q", name, r.OnExitCodes.Values, container)
 		}
 		if r.Action != batchv1.PodFailurePolicyActionIgnore && r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn &&
-			slices.Contains(r.OnExitCodes.Values, ExitStopped) {
-			t.Errorf("%s: pod failure rule %s gives up on exit %d, which a retry resumes", name, r.Action, ExitStopped)
+			slices.Contains(r.OnExitCodes.Values, cli.ExitStopped) {
+			t.Errorf("%s: pod failure rule %s gives up on exit %d, which a retry resumes", name, r.Action, cli.ExitStopped)
 		}
 	}
 }
@@ -470,7 +477,7 @@ func TestKubernetesManifests(t *testing.T) {
 			rate = p.Rate
 		}
 		// --rate is per shard; the job file states the global pace.
-		jobFile, err := parseRun([]string{"--job", filepath.Join(jobDir, "breach.yaml"), "--dry-run", "x.csv"}, func(string) string { return "" }, &bytes.Buffer{})
+		jobFile, err := cli.ParseRun([]string{"--job", filepath.Join(jobDir, "breach.yaml"), "--dry-run", "x.csv"}, func(string) string { return "" }, &bytes.Buffer{})
 		if err != nil {
 			t.Fatal(err)
 		}

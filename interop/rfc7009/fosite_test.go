@@ -5,7 +5,8 @@ package rfc7009_test
 // revocation and introspection handlers and its in-memory example store.
 // Tokens are obtained from it over HTTP, revoked by the whole job (cli.Main
 // with --provider rfc7009), and fosite's own introspection then says which
-// are dead.
+// are dead. It lives in the interop module so that fosite and everything it
+// requires stay out of the tool's go.mod.
 
 import (
 	"bytes"
