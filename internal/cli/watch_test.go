@@ -19,12 +19,11 @@ import (
 
 	"github.com/creack/pty"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // sweepInput writes a CSV input of live tokens (revoked), unknown ones
@@ -90,16 +89,7 @@ func readSummary(t *testing.T, path string) map[string]any {
 // returns each sample's value by name and labels, like `name{status="x"}`.
 func readMetrics(t *testing.T, path string) map[string]float64 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("metrics file does not parse: %v", err)
-	}
+	mfs := testutil.ParseMetrics(t, path)
 	got := map[string]float64{}
 	for name, mf := range mfs {
 		for _, m := range mf.GetMetric() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 const (
@@ -46,15 +47,7 @@ func newTestClient(t *testing.T, base string, edit func(*Config)) *Client {
 // assertNoSecret fails if err's text holds a secret or the request URL.
 func assertNoSecret(t *testing.T, err error) {
 	t.Helper()
-	if err == nil {
-		return
-	}
-	msg := err.Error()
-	for _, s := range []string{adminToken, rowToken, url.QueryEscape(rowToken), "row+tok", "revoketoken.ashx"} {
-		if strings.Contains(msg, s) {
-			t.Errorf("error %q contains secret or URL %q", msg, s)
-		}
-	}
+	testutil.AssertNoSecret(t, err, adminToken, rowToken, "row+tok", "revoketoken.ashx")
 }
 
 func TestRevokeClassifiesReplies(t *testing.T) {

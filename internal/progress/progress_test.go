@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // TestIndexFollowsStatuses keeps the meter's counters in step with the
@@ -167,7 +168,7 @@ func TestLogLine(t *testing.T) {
 // and the bar ends complete.
 func TestScreenForcedBar(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out testutil.LockedBuffer
 	screen := NewScreen(&out)
 	m := NewMeter(Config{Total: 50})
 	screen.ShowBar(m, BarOptions{Force: true})
@@ -202,7 +203,7 @@ func TestScreenForcedBar(t *testing.T) {
 
 func TestScreenWithoutBar(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out testutil.LockedBuffer
 	screen := NewScreen(&out)
 	screen.HideBar(true) // no bar: nothing to hide
 	if _, err := screen.Write([]byte("plain\n")); err != nil {
@@ -211,23 +212,4 @@ func TestScreenWithoutBar(t *testing.T) {
 	if out.String() != "plain\n" {
 		t.Errorf("got %q", out.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that the bar's goroutine and the test can
-// share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -7,28 +7,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
-
-// parseMetrics reads a metrics file with Prometheus's own text parser, as
-// the node exporter would.
-func parseMetrics(t *testing.T, path string) map[string]*dto.MetricFamily {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := p.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatalf("metrics file does not parse: %v", err)
-	}
-	return mfs
-}
 
 // value is the value of the sample of name whose labels include want.
 func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
@@ -87,7 +69,7 @@ func TestWriteMetrics(t *testing.T) {
 			if err := WriteMetrics(path, m); err != nil {
 				t.Fatal(err)
 			}
-			mfs := parseMetrics(t, path)
+			mfs := testutil.ParseMetrics(t, path)
 			for _, s := range Statuses() {
 				got, ok := value(t, mfs, MetricRows, map[string]string{"status": string(s)})
 				if !ok || got != float64(rows[s]) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // clock is a hand-driven time source, so the pacer's control law is tested
@@ -20,24 +22,13 @@ func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // syncBuffer collects log lines written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+type syncBuffer struct{ testutil.LockedBuffer }
 
 // events returns the logged lines whose message is msg.
 func (s *syncBuffer) events(t *testing.T, msg string) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, line := range bytes.Split(s.b.Bytes(), []byte("\n")) {
+	for _, line := range bytes.Split(s.Bytes(), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}

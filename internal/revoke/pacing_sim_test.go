@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,27 +17,17 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // logLines collects JSON log lines written from several goroutines.
-type logLines struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logLines struct{ testutil.LockedBuffer }
 
 // rates returns the "rate" field of every line whose message is msg.
 func (l *logLines) rates(t testing.TB, msg string) []float64 {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []float64
-	for _, line := range bytes.Split(l.b.Bytes(), []byte("\n")) {
+	for _, line := range bytes.Split(l.Bytes(), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}

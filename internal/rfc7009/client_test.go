@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 const (
@@ -33,16 +34,7 @@ func tokenRow(tok, hint string) input.Row {
 // raw or escaped.
 func assertNoSecret(t *testing.T, err error) {
 	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, s := range []string{testSecret, testToken} {
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s)} {
-			if strings.Contains(err.Error(), form) {
-				t.Errorf("error %q contains a secret", err)
-			}
-		}
-	}
+	testutil.AssertNoSecret(t, err, testSecret, testToken)
 }
 
 func TestClassify(t *testing.T) {

@@ -1,0 +1,154 @@
+package testutil
+
+import (
+	"errors"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recorder is a testing.TB that records failures instead of reporting
+// them, so that the helpers' own failures can be asserted.
+type recorder struct {
+	testing.TB
+	errors []string
+	fatal  bool
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, format)
+}
+
+func (r *recorder) Fatal(args ...any) { r.Fatalf("fatal") }
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = true
+	runtime.Goexit()
+}
+
+// run calls f with a fresh recorder on its own goroutine (Fatal ends it,
+// as it ends a test) and returns the recorder.
+func run(t *testing.T, f func(testing.TB)) *recorder {
+	r := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	return r
+}
+
+func TestLockedBuffer(t *testing.T) {
+	t.Parallel()
+	var b LockedBuffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				b.Write([]byte("ab\n"))
+			}
+		})
+	}
+	wg.Wait()
+	if got := strings.Count(b.String(), "ab\n"); got != 800 || len(b.String()) != 2400 {
+		t.Errorf("%d whole writes in %d bytes, want 800 in 2400", got, len(b.String()))
+	}
+	snap := b.Bytes()
+	snap[0] = 'X'
+	if b.String()[0] != 'a' {
+		t.Error("Bytes returned the buffer itself, not a copy")
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.prom")
+	os.WriteFile(good, []byte("# TYPE x_total counter\nx_total{status=\"revoked\"} 3\n"), 0o600)
+	r := run(t, func(tb testing.TB) {
+		mfs := ParseMetrics(tb, good)
+		if v := mfs["x_total"].GetMetric()[0].GetCounter().GetValue(); v != 3 {
+			t.Errorf("x_total = %v, want 3", v)
+		}
+	})
+	if r.fatal || len(r.errors) > 0 {
+		t.Errorf("a valid file failed: %v", r.errors)
+	}
+	bad := filepath.Join(dir, "bad.prom")
+	os.WriteFile(bad, []byte("x_total{status=\"revoked\" 3\n"), 0o600)
+	for _, path := range []string{bad, filepath.Join(dir, "missing.prom")} {
+		if r := run(t, func(tb testing.TB) { ParseMetrics(tb, path) }); !r.fatal {
+			t.Errorf("%s: no failure", filepath.Base(path))
+		}
+	}
+}
+
+func TestAssertNoSecret(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr&t=+/ x"
+	for _, tc := range []struct {
+		err  error
+		fail bool
+	}{
+		{nil, false},
+		{errors.New("server said no"), false},
+		{errors.New("token " + secret + " refused"), true},
+		{errors.New("GET /?token=s3cr%26t%3D%2B%2F+x"), true}, // query-escaped
+		{errors.New("GET /s3cr&t=+%2F%20x"), true},            // path-escaped
+	} {
+		r := run(t, func(tb testing.TB) { AssertNoSecret(tb, tc.err, "other", secret) })
+		if failed := len(r.errors) > 0; failed != tc.fail {
+			t.Errorf("%v: failed %v, want %v", tc.err, failed, tc.fail)
+		}
+	}
+}
+
+// TestOnlyTestsImportTestutil holds the package comment's promise: no
+// non-test file of the module imports this package.
+func TestOnlyTestsImportTestutil(t *testing.T) {
+	t.Parallel()
+	const self = "github.com/bulkrevoke/bulkrevoke/internal/testutil"
+	root := filepath.Join("..", "..")
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		checked++
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == self {
+				t.Errorf("%s imports %s, which is for tests only", path, self)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Errorf("checked only %d non-test files under %s", checked, root)
+	}
+}
