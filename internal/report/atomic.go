@@ -9,7 +9,14 @@ import (
 // WriteAtomic writes a file through a temporary file in the same directory,
 // synced and then renamed over path, so that a crash or a full disk leaves
 // the old file whole rather than a truncated new one.
+//
+// A path that is a symbolic link, or anything but a regular file, is
+// refused (ErrNotRegular) and left as it is: rename(2) would not follow a
+// link, but it would replace it.
 func WriteAtomic(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
+	if err := checkTarget(path); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -31,6 +38,10 @@ func WriteAtomic(path string, mode os.FileMode, write func(io.Writer) error) (er
 		return err
 	}
 	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// Checked again: the write may have taken a while.
+	if err := checkTarget(path); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {

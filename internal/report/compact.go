@@ -88,7 +88,7 @@ func Compact(path string) error {
 // rewrite writes the header and the records at spans, in order, into a
 // temporary file and renames it over path.
 func rewrite(path string, format Format, spans []span) error {
-	src, err := os.Open(path)
+	src, err := openOwn(path, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func scan(path string, fn func(record) error) (torn bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	f, err := os.Open(path)
+	f, err := openOwn(path, os.O_RDONLY, 0)
 	if err != nil {
 		return false, fmt.Errorf("read outcome file %s: %w", path, err)
 	}
@@ -105,12 +105,12 @@ func scanCSV(path string, r io.Reader, fn func(record) error) error {
 
 func decodeCSV(f []string) (revoke.Outcome, error) {
 	o := revoke.Outcome{
-		Kind:          input.Kind(f[1]),
-		Target:        f[2],
-		ConsumerKey:   f[3],
-		Status:        revoke.Status(f[4]),
-		Error:         f[7],
-		CorrelationID: f[8],
+		Kind:          input.Kind(decodeCell(f[1])),
+		Target:        decodeCell(f[2]),
+		ConsumerKey:   decodeCell(f[3]),
+		Status:        revoke.Status(decodeCell(f[4])),
+		Error:         decodeCell(f[7]),
+		CorrelationID: decodeCell(f[8]),
 	}
 	var err error
 	if o.Line, err = strconv.ParseInt(f[0], 10, 64); err != nil {

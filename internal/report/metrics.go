@@ -113,7 +113,7 @@ func unixSeconds(t time.Time) float64 {
 // carry it forward instead of resetting it. A missing file, or one without
 // the metric, gives the zero time and no error.
 func ReadLastSuccess(path string) (time.Time, error) {
-	f, err := os.Open(path)
+	f, err := openOwn(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return time.Time{}, nil
 	}

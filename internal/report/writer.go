@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -41,71 +41,121 @@ type Writer struct {
 }
 
 // Create makes a new outcome file with mode 0600 and writes its header (CSV).
-// It refuses an existing file unless force is set, in which case the file is
-// truncated.
+// It refuses an existing file unless force is set, and with force still
+// refuses a path that is a symbolic link or not a regular file.
+//
+// The file is written in full (header included) under a temporary name in
+// the same directory, synced, and only then given its name: by a hard link,
+// which fails if the name exists, or with force by a rename over the old
+// file, which replaces that name and never writes into the old inode (so
+// another name of it keeps its content). A CSV outcome file therefore never
+// exists without its header, which is how Append tells one from any other
+// file.
 func Create(path string, force bool) (*Writer, error) {
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND
-	if force {
-		flags |= os.O_TRUNC
-	} else {
-		flags |= os.O_EXCL
+	if err := checkTarget(path); err != nil {
+		return nil, fmt.Errorf("create outcome file %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("create outcome file %s: it already exists: use --force to overwrite it or --resume to continue it: %w", path, err)
+	if !force {
+		if _, err := os.Lstat(path); err == nil {
+			return nil, fmt.Errorf("create outcome file %s: it already exists: use --force to overwrite it or --resume to continue it: %w", path, fs.ErrExist)
+		}
 	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("create outcome file %s: %w", path, err)
 	}
-	// OpenFile only applies the mode to a file it creates; one overwritten
-	// with force keeps its old mode unless told.
-	if err := f.Chmod(0o600); err != nil {
+	tmp := f.Name()
+	fail := func(err error) (*Writer, error) {
 		f.Close()
-		return nil, fmt.Errorf("create outcome file %s: set mode 0600: %w", path, err)
+		os.Remove(tmp)
+		return nil, err
 	}
-	// The directory entry must survive a machine crash too, or the journal a
-	// resume needs could vanish with it.
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("create outcome file %s: %w", path, err)
+	// CreateTemp makes 0600 already; the mode is this function's promise.
+	if err := f.Chmod(0o600); err != nil {
+		return fail(fmt.Errorf("create outcome file %s: set mode 0600: %w", path, err))
 	}
 	w := newWriter(f, format)
 	if err := w.writeHeader(); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("create outcome file %s: %w", path, err))
+	}
+	if err := nameFile(tmp, path, force); err != nil {
+		return fail(err)
+	}
+	// The directory entry must survive a machine crash too, or the journal a
+	// resume needs could vanish with it.
+	if err := syncDir(dir); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("create outcome file %s: %w", path, err)
 	}
 	return w, nil
 }
 
-// Append opens an existing outcome file to continue it (resume). If its last
-// line is torn (no trailing newline: the process died mid-write) it is
-// truncated away first, so that row is done again. A CSV file must start
-// with the outcome header; one with no complete line gets it written.
+// nameFile gives the finished temporary file tmp its name path.
+func nameFile(tmp, path string, replace bool) error {
+	if replace {
+		if err := checkTarget(path); err != nil {
+			return fmt.Errorf("create outcome file %s: %w", path, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("create outcome file %s: %w", path, err)
+		}
+		return nil
+	}
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		return os.Remove(tmp)
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("create outcome file %s: it already exists: use --force to overwrite it or --resume to continue it: %w", path, err)
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EXDEV):
+		// A filesystem without hard links (some network and FUSE mounts):
+		// claim the name exclusively, then rename onto the claim. Between
+		// the two the name holds an empty file, which a resume refuses as
+		// not an outcome file rather than guess at.
+		claim, cerr := openOwn(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(cerr, fs.ErrExist) {
+			return fmt.Errorf("create outcome file %s: it already exists: use --force to overwrite it or --resume to continue it: %w", path, cerr)
+		}
+		if cerr != nil {
+			return fmt.Errorf("create outcome file %s: %w", path, cerr)
+		}
+		claim.Close()
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("create outcome file %s: %w", path, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("create outcome file %s: %w", path, err)
+	}
+}
+
+// Append opens an existing outcome file to continue it (resume). It must be
+// an outcome file (CheckJournal); anything else is refused and left exactly
+// as it was. If its last line is torn (no trailing newline: the process died
+// mid-write) it is truncated away first, so that row is done again.
 func Append(path string) (*Writer, error) {
 	format, err := FormatOf(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	f, err := openOwn(path, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open outcome file %s to resume: %w", path, err)
 	}
-	size, complete, err := completeSize(f)
+	// Checked on the descriptor that is then written: what was checked is
+	// what is continued.
+	complete, size, err := checkJournal(f, path, format)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open outcome file %s to resume: %w", path, err)
-	}
-	// Check before truncating: a file that is not an outcome file must be
-	// left exactly as it was.
-	if format == CSV && complete > 0 {
-		if err := checkHeader(f, path); err != nil {
-			f.Close()
-			return nil, err
-		}
+		return nil, err
 	}
 	if complete < size {
 		if err := f.Truncate(complete); err != nil {
@@ -113,14 +163,61 @@ func Append(path string) (*Writer, error) {
 			return nil, fmt.Errorf("truncate torn last line of outcome file %s: %w", path, err)
 		}
 	}
-	w := newWriter(f, format)
-	if complete == 0 {
-		if err := w.writeHeader(); err != nil {
-			f.Close()
-			return nil, err
+	return newWriter(f, format), nil
+}
+
+// ErrNotJournal is wrapped by CheckJournal's refusals.
+var ErrNotJournal = errors.New("not an outcome file")
+
+// CheckJournal tells whether the file at path is an outcome file that a
+// resume may continue, without changing it. A CSV outcome file starts with
+// the outcome header line, exactly: Create never leaves one without it. A
+// JSONL outcome file has no header; it is either empty (what Create makes)
+// or starts with a record as Write encodes one, `{"line":` first (a torn
+// first record at least begins like one). Whether every later line is an
+// outcome is for the reader (ReadJournal) to say.
+func CheckJournal(path string) error {
+	format, err := FormatOf(path)
+	if err != nil {
+		return err
+	}
+	f, err := openOwn(path, os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("outcome file %s: %w", path, err)
+	}
+	defer f.Close()
+	_, _, err = checkJournal(f, path, format)
+	return err
+}
+
+// jsonlStart is how every JSONL record that Write makes begins.
+const jsonlStart = `{"line":`
+
+func checkJournal(f *os.File, path string, format Format) (complete, size int64, err error) {
+	size, complete, err = completeSize(f)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read outcome file %s: %w", path, err)
+	}
+	switch format {
+	case CSV:
+		head := make([]byte, len(csvHeader))
+		n, _ := f.ReadAt(head, 0)
+		if n < len(head) || string(head) != csvHeader {
+			return 0, 0, fmt.Errorf("%s is %w: its first line is not the outcome header %q; refusing to touch it", path, ErrNotJournal, strings.TrimSuffix(csvHeader, "\n"))
+		}
+	case JSONL:
+		if size == 0 {
+			return complete, size, nil
+		}
+		head := make([]byte, len(jsonlStart))
+		n, _ := f.ReadAt(head, 0)
+		// A file shorter than the prefix (a torn first record) must be
+		// a prefix of it.
+		if !strings.HasPrefix(jsonlStart, string(head[:n])) {
+			return 0, 0, fmt.Errorf("%s is %w: its first line is not an outcome record (%s...); refusing to touch it", path, ErrNotJournal, jsonlStart)
 		}
 	}
-	return w, nil
+	return complete, size, nil
 }
 
 func newWriter(f *os.File, format Format) *Writer {
@@ -149,20 +246,11 @@ func (w *Writer) writeHeader() error {
 	return nil
 }
 
-// checkHeader refuses to append outcomes to a CSV file that is not an
-// outcome file, such as the input file given by mistake.
-func checkHeader(f *os.File, path string) error {
-	r := csv.NewReader(io.NewSectionReader(f, 0, 1<<20))
-	header, err := r.Read()
-	if err != nil || !slices.Equal(header, columns) {
-		return fmt.Errorf("open outcome file %s to resume: line 1 is not the header %q", path, columns)
-	}
-	return nil
-}
-
 // Write appends one outcome and hands it to the OS in one write(2); it does
 // not fsync (see Sync). CR and LF in text fields become spaces and invalid
-// UTF-8 becomes U+FFFD, so a record is always exactly one line.
+// UTF-8 becomes U+FFFD, so a record is always exactly one line. CSV text
+// cells are encoded for spreadsheets and terminals (encodeCell); JSONL
+// escapes every control character (escapeJSONText).
 func (w *Writer) Write(o revoke.Outcome) error {
 	if w.err != nil {
 		return w.err
@@ -173,14 +261,14 @@ func (w *Writer) Write(o revoke.Outcome) error {
 	case CSV:
 		r := &w.record
 		r[0] = strconv.FormatInt(o.Line, 10)
-		r[1] = string(o.Kind)
-		r[2] = o.Target
-		r[3] = o.ConsumerKey
-		r[4] = string(o.Status)
+		r[1] = encodeCell(string(o.Kind))
+		r[2] = encodeCell(o.Target)
+		r[3] = encodeCell(o.ConsumerKey)
+		r[4] = encodeCell(string(o.Status))
 		r[5] = strconv.Itoa(o.HTTPStatus)
 		r[6] = strconv.Itoa(o.Attempts)
-		r[7] = o.Error
-		r[8] = o.CorrelationID
+		r[7] = encodeCell(o.Error)
+		r[8] = encodeCell(o.CorrelationID)
 		r[9] = strconv.FormatInt(o.DurationMS, 10)
 		if err := w.csv.Write(r[:]); err != nil {
 			return fmt.Errorf("encode outcome of line %d: %w", o.Line, err)
@@ -190,6 +278,11 @@ func (w *Writer) Write(o revoke.Outcome) error {
 		// struct field order.
 		if err := w.json.Encode(o); err != nil {
 			return fmt.Errorf("encode outcome of line %d: %w", o.Line, err)
+		}
+		if b := w.buf.Bytes(); bytes.ContainsAny(b, "\x7f\xc2\xe2") {
+			escapedJSON := escapeJSONText(b)
+			w.buf.Reset()
+			w.buf.Write(escapedJSON)
 		}
 	}
 	if err := w.flush(); err != nil {

@@ -127,18 +127,20 @@ func TestAppend(t *testing.T) {
 			want: append(slices.Clone(first), next),
 		},
 		{
+			// Create never leaves a CSV outcome file without its whole
+			// header, so a file without one is someone else's.
 			name: "torn csv header",
 			file: "out.csv",
 			prepare: func(t *testing.T, p string) {
 				os.WriteFile(p, []byte("line,kind,tar"), 0o600)
 			},
-			want: []revoke.Outcome{next},
+			wantErr: "not an outcome file",
 		},
 		{
 			name:    "empty csv",
 			file:    "out.csv",
 			prepare: func(t *testing.T, p string) { os.WriteFile(p, nil, 0o600) },
-			want:    []revoke.Outcome{next},
+			wantErr: "not an outcome file",
 		},
 		{
 			name:    "empty jsonl",
@@ -147,12 +149,24 @@ func TestAppend(t *testing.T) {
 			want:    []revoke.Outcome{next},
 		},
 		{
+			name:    "jsonl whose only line is a torn first record",
+			file:    "out.jsonl",
+			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte(`{"line":3,"kind":"tok`), 0o600) },
+			want:    []revoke.Outcome{next},
+		},
+		{
+			name:    "jsonl whose only line is a torn first record, shorter than a key",
+			file:    "out.jsonl",
+			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte(`{"li`), 0o600) },
+			want:    []revoke.Outcome{next},
+		},
+		{
 			name: "csv that is not an outcome file",
 			file: "out.csv",
 			prepare: func(t *testing.T, p string) {
 				os.WriteFile(p, []byte("kind,token\ntoken,secret\n"), 0o600)
 			},
-			wantErr: "line 1 is not the header",
+			wantErr: "not an outcome file",
 		},
 		{
 			name: "csv that is not an outcome file, without trailing newline",
@@ -160,7 +174,43 @@ func TestAppend(t *testing.T) {
 			prepare: func(t *testing.T, p string) {
 				os.WriteFile(p, []byte("kind,token\ntoken,secret"), 0o600)
 			},
-			wantErr: "line 1 is not the header",
+			wantErr: "not an outcome file",
+		},
+		{
+			name:    "csv notes without any newline",
+			file:    "out.csv",
+			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte("my notes"), 0o644) },
+			wantErr: "not an outcome file",
+		},
+		{
+			name:    "csv whose header is not the first line",
+			file:    "out.csv",
+			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte("\n"+csvHeader), 0o600) },
+			wantErr: "not an outcome file",
+		},
+		{
+			name:    "jsonl notes without any newline",
+			file:    "out.jsonl",
+			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte("my notes"), 0o644) },
+			wantErr: "not an outcome file",
+		},
+		{
+			name:    "jsonl of other records",
+			file:    "out.jsonl",
+			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte(`{"token":"secret"}`+"\n"), 0o600) },
+			wantErr: "not an outcome file",
+		},
+		{
+			name: "symbolic link to an outcome file",
+			file: "out.csv",
+			prepare: func(t *testing.T, p string) {
+				real := filepath.Join(filepath.Dir(p), "real.csv")
+				writeOutcomes(t, real, first...)
+				if err := os.Symlink(real, p); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "symbolic link",
 		},
 		{
 			name:    "missing file",
