@@ -216,6 +216,13 @@ func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Conf
 	} else if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
 		return cfg, usagef("--concurrency %d: want 1 to 1024, or leave it out and the pool sizes itself", cfg.Concurrency)
 	}
+	// Before any file is read: an output named over a secret file or the
+	// job file must not even be opened.
+	if cfg.Out != "" {
+		if err := checkDistinct(runPaths(cfg, raw)); err != nil {
+			return cfg, err
+		}
+	}
 	if err := cfg.complete(raw.baseURL, raw.tokenFile, raw.format, getenv); err != nil {
 		return cfg, err
 	}
@@ -310,17 +317,8 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 		return usagef("--retry-failed only makes sense with --resume")
 	}
 
-	if !(cfg.Rate >= 0) || math.IsInf(cfg.Rate, 1) { // NaN fails every comparison
-		return usagef("--rate %v: want 0 (unpaced) or a positive number", cfg.Rate)
-	}
-	if cfg.Burst < 1 {
-		return usagef("--burst %d: want 1 or more", cfg.Burst)
-	}
-	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > 100 {
-		return usagef("--max-attempts %d: want 1 to 100", cfg.MaxAttempts)
-	}
-	if cfg.Timeout <= 0 {
-		return usagef("--timeout %v: want a positive duration", cfg.Timeout)
+	if err := cfg.checkBounds(); err != nil {
+		return err
 	}
 	if cfg.MaxDuration < 0 {
 		return usagef("--max-duration %v: want 0 (no budget) or a positive duration", cfg.MaxDuration)
@@ -361,19 +359,59 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 	return nil
 }
 
+// Bounds of the numeric settings: values outside them cannot be meant, and
+// each would harm a production run (a rate that never sends the next row, a
+// burst that floods the instance, progress lines by the thousand).
+const (
+	MinRate    = 0.01 // requests/s: one request every 100 s
+	MinTimeout = time.Second
+	MaxTimeout = 10 * time.Minute
+	// MaxProgressInterval bounds --progress-interval; its floor is
+	// minProgressInterval.
+	MaxProgressInterval = 24 * time.Hour
+)
+
+// minProgressInterval is the floor of --progress-interval: one second. A
+// variable only so that this package's tests can watch many intervals in
+// a short run (TestMain).
+var minProgressInterval = time.Second
+
+// checkBounds refuses numeric settings outside their range, saying the
+// range.
+func (cfg *Config) checkBounds() error {
+	if !(cfg.Rate >= 0) || math.IsInf(cfg.Rate, 1) || (cfg.Rate > 0 && cfg.Rate < MinRate) { // NaN fails every comparison
+		return usagef("--rate %v: want 0 (unpaced until the server first refuses) or a rate of at least %v requests/s (one every %v s)", cfg.Rate, MinRate, 1/MinRate)
+	}
+	// A burst is the requests the limiter lets out at once; more than one
+	// second's worth of --rate would send above --rate.
+	if maxBurst := max(1, int(math.Floor(cfg.Rate))); cfg.Burst < 1 || cfg.Burst > maxBurst {
+		return usagef("--burst %d: want 1 to %d, at most one second's worth of --rate %v", cfg.Burst, maxBurst, cfg.Rate)
+	}
+	if cfg.MaxAttempts < 1 || cfg.MaxAttempts > 100 {
+		return usagef("--max-attempts %d: want 1 to 100", cfg.MaxAttempts)
+	}
+	if cfg.Timeout < MinTimeout || cfg.Timeout > MaxTimeout {
+		return usagef("--timeout %v: want %v to %v", cfg.Timeout, MinTimeout, MaxTimeout)
+	}
+	if cfg.ProgressInterval < minProgressInterval || cfg.ProgressInterval > MaxProgressInterval {
+		return usagef("--progress-interval %v: want %v to %v", cfg.ProgressInterval, minProgressInterval, MaxProgressInterval)
+	}
+	return nil
+}
+
 // adminToken reads the administrator's token from the file named by
 // --admin-token-file, else from the environment. The flag wins: flags are
 // more specific than the environment.
 func adminToken(path string, getenv func(string) string) (string, error) {
 	var tok string
 	if path != "" {
-		b, err := os.ReadFile(path)
+		b, err := readSecretFile("--admin-token-file", path)
 		if err != nil {
-			return "", fmt.Errorf("read --admin-token-file: %w", err)
+			return "", err
 		}
 		tok = strings.TrimSpace(string(b))
 		if tok == "" {
-			return "", fmt.Errorf("--admin-token-file %s is empty", path)
+			return "", errors.New("--admin-token-file: the file is empty")
 		}
 	} else {
 		tok = strings.TrimSpace(getenv(EnvAdminToken))

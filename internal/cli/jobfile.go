@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -23,10 +24,16 @@ import (
 // relative to the working directory, not to the job file. In the container
 // that is /data, the volume, so "out: outcomes.csv" lands on the volume;
 // from cron, whose working directory is $HOME, use absolute paths.
+//
+// A job file is one YAML document. A second one (after a "---" line) that
+// holds anything is refused, naming its line: settings in it would otherwise
+// be silently ignored, a "dry-run: true" among them. A "---" followed by
+// nothing (or only comments) is an empty document and harmless: it sets
+// nothing and is accepted.
 func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
-	b, err := os.ReadFile(path)
+	b, err := readJobFile(path)
 	if err != nil {
-		return "", fmt.Errorf("read job file: %w", err)
+		return "", err
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -36,7 +43,20 @@ func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 		}
 		return "", fmt.Errorf("job file %s: %w", path, err)
 	}
-	if len(doc.Content) == 0 {
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("job file %s: %w", path, err)
+		}
+		if !emptyDocument(&next) {
+			return "", fmt.Errorf("job file %s: line %d: a second YAML document (after ---): a job file is exactly one document; put every setting in the first", path, next.Line)
+		}
+	}
+	if len(doc.Content) == 0 || emptyDocument(&doc) {
 		return "", nil
 	}
 	root := doc.Content[0]
@@ -75,4 +95,40 @@ func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 		}
 	}
 	return inputPath, nil
+}
+
+// emptyDocument reports whether a YAML document holds nothing: "---" with
+// no value under it (an explicit ~ or '' is a value).
+func emptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" && n.Style == 0
+}
+
+// maxJobFileBytes bounds a job file: real ones are a few kilobytes.
+const maxJobFileBytes = 1 << 20
+
+// readJobFile reads a job file: a regular file (a symbolic link to one is
+// fine), at most maxJobFileBytes, without blocking on a FIFO.
+func readJobFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read job file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("read job file: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("job file %s: want a regular file, not %s", path, modeText(fi.Mode()))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxJobFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read job file: %w", err)
+	}
+	if len(b) > maxJobFileBytes {
+		return nil, fmt.Errorf("job file %s: larger than %d KiB, which no job file is", path, maxJobFileBytes>>10)
+	}
+	return b, nil
 }

@@ -36,6 +36,10 @@ type runMeta struct {
 
 func metaPath(out string) string { return out + ".meta.json" }
 
+// maxMetaBytes bounds what is read of a sidecar: a real one is a few
+// hundred bytes.
+const maxMetaBytes = 1 << 20
+
 // journal is the outcome file opened for this run, and what an earlier run
 // already recorded in it.
 type journal struct {
@@ -71,8 +75,14 @@ func targetHash(kind input.Kind, target, consumerKey string) uint64 {
 // openJournal creates the outcome file, or for --resume reads what it holds
 // and opens it for appending. Nothing is sent before this succeeds.
 func openJournal(cfg Config, inputSum string) (*journal, error) {
+	// The sidecar is written after the outcome file: check now that it can
+	// be, so that a refusal leaves no outcome file without one.
+	if err := report.ProbeAtomic(metaPath(cfg.Out)); err != nil {
+		return nil, usagef("outcome file's sidecar: %v", err)
+	}
 	if cfg.Resume {
-		if _, err := os.Stat(cfg.Out); err == nil {
+		// Lstat: a symbolic link is refused, not resumed through.
+		if _, err := os.Lstat(cfg.Out); err == nil {
 			return resumeJournal(cfg, inputSum)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, &usageError{fmt.Errorf("outcome file: %w", err)}
@@ -91,6 +101,11 @@ func openJournal(cfg Config, inputSum string) (*journal, error) {
 }
 
 func resumeJournal(cfg Config, inputSum string) (*journal, error) {
+	// Only an outcome file is continued; anything else (notes, the input,
+	// another program's file) is left byte for byte as it is.
+	if err := report.CheckJournal(cfg.Out); err != nil {
+		return nil, usagef("--resume: %v", err)
+	}
 	// An outcome file with no outcome has nothing to confuse with another
 	// input's rows; it is also what a kill between creating it and writing
 	// its sidecar leaves, which must stay resumable.
@@ -184,7 +199,7 @@ func writeMeta(cfg Config, inputSum string, checkTargets bool) error {
 
 func readMeta(out string) (runMeta, error) {
 	var m runMeta
-	b, err := os.ReadFile(metaPath(out))
+	b, err := report.ReadOwn(metaPath(out), maxMetaBytes)
 	if err != nil {
 		return m, fmt.Errorf("cannot check the input against the outcome file: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
@@ -107,13 +106,13 @@ func (cfg *Config) completeProvider(fs *flag.FlagSet, raw providerValues, getenv
 func clientSecret(path string, getenv func(string) string) (string, error) {
 	var secret string
 	if path != "" {
-		b, err := os.ReadFile(path)
+		b, err := readSecretFile("--client-secret-file", path)
 		if err != nil {
-			return "", fmt.Errorf("read --client-secret-file: %w", err)
+			return "", err
 		}
 		secret = strings.TrimSpace(string(b))
 		if secret == "" {
-			return "", fmt.Errorf("--client-secret-file %s is empty", path)
+			return "", errors.New("--client-secret-file: the file is empty")
 		}
 	} else {
 		secret = strings.TrimSpace(getenv(EnvClientSecret))

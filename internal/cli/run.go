@@ -111,6 +111,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	// One run per outcome file, from before its first byte is written to
+	// after its summary: a run refused here writes nothing at all, not even
+	// a summary, since the files named belong to the run that holds them.
+	release, err := lockRun(cfg)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := probeOutputs(cfg); err != nil {
+		return err
+	}
 	watch := newWatch(cfg, args[1:], stderr)
 	log := newLogger(cfg, stderr, watch.screen)
 	watch.log = log

@@ -39,9 +39,6 @@ func (cfg *Config) checkWatch() error {
 	default:
 		return usagef("--progress %q: want auto, bar, log or off", cfg.Progress)
 	}
-	if cfg.ProgressInterval <= 0 {
-		return usagef("--progress-interval %v: want a positive duration", cfg.ProgressInterval)
-	}
 	for flag, path := range map[string]string{"--summary": cfg.SummaryFile, "--metrics-file": cfg.MetricsFile} {
 		if path == "" {
 			continue
@@ -246,41 +243,55 @@ func (w *watch) snapshot() progress.Snapshot {
 
 // finish writes what a run leaves behind for the people and systems that
 // judge it, whatever its outcome, and returns runErr, or the error of a
-// document that could not be written when the run itself went well.
+// document that could not be written when the run itself went well. The
+// exit_code in every document written is the process's: when a failed write
+// changes it, the documents are written again with the new one.
 func (w *watch) finish(runErr error) error {
 	w.end(false) // a no-op when execute ended the display itself
-	exit := exitCode(runErr, io.Discard)
 	end := time.Now()
 	snap := w.snapshot()
-	var errs []error
-
-	if w.cfg.SummaryFile != "" {
-		if err := report.WriteSummary(w.cfg.SummaryFile, w.summary(snap, exit, runErr, end)); err != nil {
-			w.log.Error().AnErr(keyError, err).Msg("cannot write the summary")
-			errs = append(errs, err)
-		}
-	}
 	if w.cfg.MetricsFile != "" {
 		w.readLastSuccess()
-		if exit == ExitOK {
-			w.lastSuccess = end
+	}
+	lastSuccess := w.lastSuccess
+
+	final := runErr
+	for range 2 {
+		exit := exitCode(final, io.Discard)
+		var errs []error
+		if w.cfg.SummaryFile != "" {
+			if err := report.WriteSummary(w.cfg.SummaryFile, w.summary(snap, exit, final, end)); err != nil {
+				w.log.Error().AnErr(keyError, err).Msg("cannot write the summary")
+				errs = append(errs, err)
+			}
 		}
-		m := w.metrics(snap, exit)
-		m.Duration = end.Sub(w.start)
-		if err := report.WriteMetrics(w.cfg.MetricsFile, m); err != nil {
-			w.log.Error().AnErr(keyError, err).Msg("cannot write the metrics file")
-			errs = append(errs, err)
+		if w.cfg.MetricsFile != "" {
+			w.lastSuccess = lastSuccess
+			if exit == ExitOK {
+				w.lastSuccess = end
+			}
+			m := w.metrics(snap, exit)
+			m.Duration = end.Sub(w.start)
+			if err := report.WriteMetrics(w.cfg.MetricsFile, m); err != nil {
+				w.log.Error().AnErr(keyError, err).Msg("cannot write the metrics file")
+				errs = append(errs, err)
+			}
+		}
+		if runErr != nil || len(errs) == 0 {
+			break
+		}
+		final = errors.Join(errs...)
+		if exitCode(final, io.Discard) == exit {
+			break
 		}
 	}
 	if w.human && w.meter != nil {
-		if err := report.WriteText(w.screen, w.summary(snap, exit, runErr, end), w.advice(snap, exit)); err != nil {
+		exit := exitCode(final, io.Discard)
+		if err := report.WriteText(w.screen, w.summary(snap, exit, final, end), w.advice(snap, exit)); err != nil {
 			w.log.Warn().AnErr(keyError, err).Msg("cannot print the summary")
 		}
 	}
-	if runErr == nil && len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return runErr
+	return final
 }
 
 func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Time) report.Summary {

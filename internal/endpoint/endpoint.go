@@ -157,6 +157,10 @@ func RetryAfter(v string, now time.Time) time.Duration {
 			return MaxRetryAfter
 		}
 		d = time.Duration(n) * time.Second
+	} else if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+		// Delta-seconds too many to parse is the longest wait of all, not
+		// garbage: capped like any long one.
+		return MaxRetryAfter
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}

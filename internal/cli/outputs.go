@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/report"
+)
+
+// namedPath is a file the run reads or writes, with the flag that names it.
+type namedPath struct {
+	flag, path string
+	written    bool
+}
+
+// runPaths lists every file the run touches by name: the outputs, and the
+// files it only reads (an output over one of those would destroy it).
+func runPaths(cfg Config, raw flagValues) []namedPath {
+	paths := []namedPath{
+		{"--out", cfg.Out, true},
+		{"--out's sidecar", metaPath(cfg.Out), true},
+		{"--out's lock file", report.LockPath(cfg.Out), true},
+		{"--summary", cfg.SummaryFile, true},
+		{"--metrics-file", cfg.MetricsFile, true},
+		{"--job", raw.job, false},
+		{"--admin-token-file", raw.tokenFile, false},
+		{"--client-secret-file", raw.provider.secretFile, false},
+	}
+	if cfg.Input != "-" {
+		paths = append(paths, namedPath{"INPUT (the input file)", cfg.Input, false})
+	}
+	kept := paths[:0]
+	for _, p := range paths {
+		if p.path != "" {
+			kept = append(kept, p)
+		}
+	}
+	return kept
+}
+
+// checkDistinct refuses, before anything is sent or written, a run whose
+// outputs are the same file as one another or as a file it reads: the same
+// cleaned absolute path, or where both exist the same device and inode (a
+// hard link, a symbolic link, a bind mount). The error names the flags, and
+// never a secret file's path.
+func checkDistinct(paths []namedPath) error {
+	type id struct {
+		abs string
+		fi  fs.FileInfo
+	}
+	ids := make([]id, len(paths))
+	for i, p := range paths {
+		abs, err := filepath.Abs(p.path)
+		if err != nil {
+			return usagef("%s: %v", p.flag, err)
+		}
+		ids[i].abs = filepath.Clean(abs)
+		if fi, err := os.Stat(p.path); err == nil {
+			ids[i].fi = fi
+		}
+	}
+	for i := range paths {
+		for j := i + 1; j < len(paths); j++ {
+			if !paths[i].written && !paths[j].written {
+				continue
+			}
+			same := ids[i].abs == ids[j].abs ||
+				(ids[i].fi != nil && ids[j].fi != nil && os.SameFile(ids[i].fi, ids[j].fi))
+			if same {
+				return usagef("%s and %s are the same file: every file the run writes must be a file of its own, and none a file it reads", paths[i].flag, paths[j].flag)
+			}
+		}
+	}
+	return nil
+}
+
+// probeOutputs checks, before anything is sent, that the files written at
+// the end of the run can be written: a summary or metrics path that cannot
+// is refused now (exit 2), not after the whole list was sent.
+func probeOutputs(cfg Config) error {
+	for _, p := range []struct{ flag, path string }{{"--summary", cfg.SummaryFile}, {"--metrics-file", cfg.MetricsFile}} {
+		if p.path == "" {
+			continue
+		}
+		if err := report.ProbeAtomic(p.path); err != nil {
+			return usagef("%s %s: %v", p.flag, p.path, err)
+		}
+	}
+	return nil
+}
+
+// lockRun takes the outcome file's lock for the whole run, its end-of-run
+// rewrite and final documents included. A second run on the same file is
+// refused at once, before it writes or sends anything.
+func lockRun(cfg Config) (release func(), err error) {
+	release, err = report.Lock(cfg.Out)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return release, nil
+}
+
+// maxSecretBytes bounds a secret file: a token or a client secret is a few
+// kilobytes at most, and a path to something endless (/dev/zero) must not
+// be read for ever.
+const maxSecretBytes = 64 << 10
+
+// readSecretFile reads the secret file path named by flag: a regular file
+// (symbolic links are followed, as Kubernetes mounts secrets), at most
+// maxSecretBytes. It never blocks (a FIFO with no writer is refused, not
+// waited on), and its errors never show the path: an operator may have
+// pasted the secret itself as the file name.
+func readSecretFile(flag, path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot open the file (%s)", flag, reason(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the file (%s)", flag, reason(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: want a regular file, not %s", flag, modeText(fi.Mode()))
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the file (%s)", flag, reason(err))
+	}
+	if len(b) > maxSecretBytes {
+		return nil, fmt.Errorf("%s: the file is larger than %d KiB, which no secret is", flag, maxSecretBytes>>10)
+	}
+	return b, nil
+}
+
+// reason is an error's cause without the path that *fs.PathError adds.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return "read error"
+}
+
+func modeText(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}
