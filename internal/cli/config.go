@@ -371,14 +371,18 @@ const (
 	MaxProgressInterval = 24 * time.Hour
 )
 
-// minProgressInterval is the floor of --progress-interval: one second. A
-// variable only so that this package's tests can watch many intervals in
-// a short run (TestMain).
-var minProgressInterval = time.Second
+// MinProgressInterval is the floor of --progress-interval.
+const MinProgressInterval = time.Second
+
+// minProgressInterval is MinProgressInterval, a variable only so that this
+// package's tests can watch many intervals in a short run (TestMain).
+var minProgressInterval = MinProgressInterval
 
 // checkBounds refuses numeric settings outside their range, saying the
 // range.
-func (cfg *Config) checkBounds() error {
+func (cfg *Config) checkBounds() error { return cfg.checkBoundsWith(minProgressInterval) }
+
+func (cfg *Config) checkBoundsWith(minProgressInterval time.Duration) error {
 	if !(cfg.Rate >= 0) || math.IsInf(cfg.Rate, 1) || (cfg.Rate > 0 && cfg.Rate < MinRate) { // NaN fails every comparison
 		return usagef("--rate %v: want 0 (unpaced until the server first refuses) or a rate of at least %v requests/s (one every %v s)", cfg.Rate, MinRate, 1/MinRate)
 	}

@@ -72,14 +72,14 @@ func TestSurvivesFaults(t *testing.T) {
 		{"400 request limit exceeded", oneIn(8, sim.Status400Limit), nil},
 		{"connection reset before acting", someTargets(sim.ResetBefore), nil},
 		{"connection reset after revoking", someTargets(sim.ResetAfter), nil},
-		{"reply hangs past --timeout", someTargets(sim.Hang), []string{"--timeout", "500ms"}},
+		{"reply hangs past --timeout", someTargets(sim.Hang), []string{"--timeout", "1s"}},
 		{"two faults in a row, of every kind", func(key string, attempt int) sim.Fault {
 			h := hashOf(key)
 			if attempt > 2 || h%2 == 0 {
 				return sim.None
 			}
 			return mixed[(int(h/2)+attempt)%len(mixed)]
-		}, []string{"--timeout", "500ms"}},
+		}, []string{"--timeout", "1s"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

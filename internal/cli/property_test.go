@@ -119,7 +119,7 @@ func TestPropertyOutcomesAgreeWithServer(t *testing.T) {
 			concurrency := fmt.Sprint(2 + r.IntN(11))
 
 			res, sum := runJob(t, srv, testAdminToken, "--rate", "0", "--concurrency", concurrency,
-				"--max-attempts", fmt.Sprint(maxAttempts), "--timeout", "500ms", "--out", out, in.path)
+				"--max-attempts", fmt.Sprint(maxAttempts), "--timeout", "1s", "--out", out, in.path)
 			got := readOutcomes(t, out)
 
 			var attempts int64

@@ -203,7 +203,7 @@ func checkJournal(f *os.File, path string, format Format) (complete, size int64,
 		head := make([]byte, len(csvHeader))
 		n, _ := f.ReadAt(head, 0)
 		if n < len(head) || string(head) != csvHeader {
-			return 0, 0, fmt.Errorf("%s is %w: its first line is not the outcome header %q; refusing to touch it", path, ErrNotJournal, strings.TrimSuffix(csvHeader, "\n"))
+			return 0, 0, fmt.Errorf("%s is %w: line 1 is not the outcome header %q; refusing to touch it", path, ErrNotJournal, strings.TrimSuffix(csvHeader, "\n"))
 		}
 	case JSONL:
 		if size == 0 {
@@ -214,7 +214,7 @@ func checkJournal(f *os.File, path string, format Format) (complete, size int64,
 		// A file shorter than the prefix (a torn first record) must be
 		// a prefix of it.
 		if !strings.HasPrefix(jsonlStart, string(head[:n])) {
-			return 0, 0, fmt.Errorf("%s is %w: its first line is not an outcome record (%s...); refusing to touch it", path, ErrNotJournal, jsonlStart)
+			return 0, 0, fmt.Errorf("%s is %w: line 1 is not an outcome record (%s...); refusing to touch it", path, ErrNotJournal, jsonlStart)
 		}
 	}
 	return complete, size, nil
