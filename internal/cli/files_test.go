@@ -628,7 +628,9 @@ func TestJobFileIsOneDocument(t *testing.T) {
 		if err := syscall.Mkfifo(job, 0o600); err != nil {
 			t.Skip(err)
 		}
-		within(t, func() { refused(t, srv, nil, "regular file", "--job", job, "--out", filepath.Join(dir, "o.csv"), "in.csv") })
+		within(t, func() {
+			refused(t, srv, nil, "regular file", "--job", job, "--out", filepath.Join(dir, "o.csv"), "in.csv")
+		})
 	})
 }
 
