@@ -98,7 +98,7 @@ func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 }
 
 // emptyDocument reports whether a YAML document holds nothing: "---" with
-// no value under it (an explicit ~ or ” is a value).
+// no value under it (an explicit ~, or an empty quoted string, is a value).
 func emptyDocument(doc *yaml.Node) bool {
 	if len(doc.Content) == 0 {
 		return true
