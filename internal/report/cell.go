@@ -155,7 +155,7 @@ func pad(s string, n int) string {
 // JSON, decoded back to the same text by any JSON reader. Raw non-ASCII
 // only appears inside JSON strings, so no structure is touched.
 func escapeJSONText(b []byte) []byte {
-	if !bytes.ContainsAny(b, "\x7f\xc2\xe2") {
+	if !mayNeedJSONEscape(b) {
 		return b
 	}
 	out := make([]byte, 0, len(b)+16)
@@ -170,4 +170,12 @@ func escapeJSONText(b []byte) []byte {
 		i += size
 	}
 	return out
+}
+
+// mayNeedJSONEscape reports whether b holds a byte that starts a character
+// escapeJSONText escapes: DEL, or the first byte of the UTF-8 encoding of a
+// C1 control (0xC2) or of a bidirectional override (0xE2). Bytes, not
+// runes: bytes.ContainsAny would compare decoded runes.
+func mayNeedJSONEscape(b []byte) bool {
+	return bytes.IndexByte(b, 0x7f) >= 0 || bytes.IndexByte(b, 0xc2) >= 0 || bytes.IndexByte(b, 0xe2) >= 0
 }

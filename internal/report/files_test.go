@@ -313,3 +313,21 @@ func TestOutcomeFilesAreTerminalSafe(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONLEscapesEachAlone: each character encoding/json leaves raw is
+// escaped even when it is the only one in the record.
+func TestJSONLEscapesEachAlone(t *testing.T) {
+	t.Parallel()
+	for _, c := range []string{"\x7f", "\u0085", "\u009b", "\u202e", "\u2066"} {
+		o := outcome(2, revoke.Failed, "x"+c+"y")
+		path := filepath.Join(t.TempDir(), "out.jsonl")
+		writeOutcomes(t, path, o)
+		b, _ := os.ReadFile(path)
+		if bytes.Contains(b, []byte(c)) {
+			t.Errorf("%+q written raw: %s", c, b)
+		}
+		if got, _ := readOutcomes(t, path); len(got) != 1 || got[0].Error != o.Error {
+			t.Errorf("%+q read back as %v", c, got)
+		}
+	}
+}

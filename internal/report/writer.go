@@ -279,7 +279,7 @@ func (w *Writer) Write(o revoke.Outcome) error {
 		if err := w.json.Encode(o); err != nil {
 			return fmt.Errorf("encode outcome of line %d: %w", o.Line, err)
 		}
-		if b := w.buf.Bytes(); bytes.ContainsAny(b, "\x7f\xc2\xe2") {
+		if b := w.buf.Bytes(); mayNeedJSONEscape(b) {
 			escapedJSON := escapeJSONText(b)
 			w.buf.Reset()
 			w.buf.Write(escapedJSON)
