@@ -331,3 +331,20 @@ func TestJSONLEscapesEachAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactKeepsEncodedCells: the end-of-run rewrite moves records byte
+// for byte, so encoded cells read back as the values written.
+func TestCompactKeepsEncodedCells(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.csv")
+	a := revoke.Outcome{Line: 3, Kind: "user", Target: "=cmd", ConsumerKey: "-k", Status: revoke.Invalid, Error: "bad \x1b[2J"}
+	b := revoke.Outcome{Line: 2, Kind: "user", Target: "'q", ConsumerKey: `\x41`, Status: revoke.Revoked, HTTPStatus: 200, Attempts: 1}
+	writeOutcomes(t, path, a, b, a)
+	if err := Compact(path); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readOutcomes(t, path)
+	if len(got) != 2 || got[0] != b || got[1] != a {
+		t.Errorf("after Compact: %#v", got)
+	}
+}
