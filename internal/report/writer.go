@@ -200,9 +200,12 @@ func checkJournal(f *os.File, path string, format Format) (complete, size int64,
 	}
 	switch format {
 	case CSV:
-		head := make([]byte, len(csvHeader))
+		// The header line, ended by LF (as written) or CRLF (as a
+		// Windows tool may leave it).
+		head := make([]byte, len(csvHeader)+1)
 		n, _ := f.ReadAt(head, 0)
-		if n < len(head) || string(head) != csvHeader {
+		line := string(head[:n])
+		if !strings.HasPrefix(line, csvHeader) && !strings.HasPrefix(line, strings.TrimSuffix(csvHeader, "\n")+"\r\n") {
 			return 0, 0, fmt.Errorf("%s is %w: line 1 is not the outcome header %q; refusing to touch it", path, ErrNotJournal, strings.TrimSuffix(csvHeader, "\n"))
 		}
 	case JSONL:
