@@ -363,16 +363,12 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 // each would harm a production run (a rate that never sends the next row, a
 // burst that floods the instance, progress lines by the thousand).
 const (
-	MinRate    = 0.01 // requests/s: one request every 100 s
-	MinTimeout = time.Second
-	MaxTimeout = 10 * time.Minute
-	// MaxProgressInterval bounds --progress-interval; its floor is
-	// minProgressInterval.
+	MinRate             = 0.01 // requests/s: one request every 100 s
+	MinTimeout          = time.Second
+	MaxTimeout          = 10 * time.Minute
+	MinProgressInterval = time.Second
 	MaxProgressInterval = 24 * time.Hour
 )
-
-// MinProgressInterval is the floor of --progress-interval.
-const MinProgressInterval = time.Second
 
 // minProgressInterval is MinProgressInterval, a variable only so that this
 // package's tests can watch many intervals in a short run (TestMain).
