@@ -177,15 +177,19 @@ func TestAppend(t *testing.T) {
 			wantErr: "not an outcome file",
 		},
 		{
-			name:    "csv whose header ends in CRLF",
-			file:    "out.csv",
-			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte(strings.TrimSuffix(csvHeader, "\n")+"\r\n"), 0o600) },
-			want:    []revoke.Outcome{next},
+			name: "csv whose header ends in CRLF",
+			file: "out.csv",
+			prepare: func(t *testing.T, p string) {
+				os.WriteFile(p, []byte(strings.TrimSuffix(csvHeader, "\n")+"\r\n"), 0o600)
+			},
+			want: []revoke.Outcome{next},
 		},
 		{
-			name:    "csv whose first line only starts like the header",
-			file:    "out.csv",
-			prepare: func(t *testing.T, p string) { os.WriteFile(p, []byte(strings.TrimSuffix(csvHeader, "\n")+",extra\n"), 0o600) },
+			name: "csv whose first line only starts like the header",
+			file: "out.csv",
+			prepare: func(t *testing.T, p string) {
+				os.WriteFile(p, []byte(strings.TrimSuffix(csvHeader, "\n")+",extra\n"), 0o600)
+			},
 			wantErr: "not an outcome file",
 		},
 		{
