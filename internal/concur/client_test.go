@@ -3,7 +3,6 @@ package concur
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -553,20 +552,6 @@ func TestRevokeWithoutReply(t *testing.T) {
 		assertNoSecret(t, ans.Err)
 	})
 
-	t.Run("caller context already done sends nothing", func(t *testing.T) {
-		t.Parallel()
-		var hits atomic.Int64
-		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
-		defer srv.Close()
-
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		ans := newTestClient(t, srv.URL, nil).Revoke(ctx, tokenRow)
-		if ans.Status != revoke.Failed || ans.Retry || !errors.Is(ans.Err, context.Canceled) || hits.Load() != 0 {
-			t.Errorf("got %+v after %d requests, want failed, not retried, context canceled, no request", ans, hits.Load())
-		}
-	})
-
 	t.Run("reply cut short is retried", func(t *testing.T) {
 		t.Parallel()
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -583,33 +568,6 @@ func TestRevokeWithoutReply(t *testing.T) {
 		}
 		assertNoSecret(t, ans.Err)
 	})
-}
-
-func TestRevokeReusesConnections(t *testing.T) {
-	t.Parallel()
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// An error body bigger than a read buffer must still be drained.
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte("<Error><Message>" + strings.Repeat("x", 20<<10) + "</Message></Error>"))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-
-	c := newTestClient(t, srv.URL, nil)
-	for range 5 {
-		if ans := c.Revoke(context.Background(), tokenRow); ans.HTTPStatus != http.StatusBadRequest {
-			t.Fatalf("HTTPStatus = %d (%v), want 400", ans.HTTPStatus, ans.Err)
-		}
-	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("opened %d connections for 5 sequential requests, want 1", n)
-	}
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {

@@ -269,42 +269,6 @@ func TestRevokeWithoutAUsableReply(t *testing.T) {
 		}
 		assertNoSecret(t, ans.Err)
 	})
-	t.Run("the caller's cancellation is final", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(context.Background())
-		u, _, requests := newEndpoint(t, hang)
-		go func() { <-requests; cancel() }()
-		ans := newClient(t, u, nil).Revoke(ctx, tokenRow(testToken, ""))
-		if ans.Retry || ans.Status != revoke.Failed || !errors.Is(ans.Err, context.Canceled) {
-			t.Errorf("answer %+v", ans)
-		}
-	})
-	t.Run("already cancelled: nothing sent", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		u, hits, _ := newEndpoint(t, func(http.ResponseWriter, *http.Request) {})
-		ans := newClient(t, u, nil).Revoke(ctx, tokenRow(testToken, ""))
-		if ans.Retry || !errors.Is(ans.Err, context.Canceled) || hits.Load() != 0 {
-			t.Errorf("answer %+v after %d requests", ans, hits.Load())
-		}
-	})
-	t.Run("a redirect is not followed", func(t *testing.T) {
-		t.Parallel()
-		var followed atomic.Int64
-		u, hits, _ := newEndpoint(t, func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/elsewhere" {
-				followed.Add(1)
-				return
-			}
-			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
-		})
-		// Even a client that follows redirects is made not to.
-		ans := newClient(t, u, func(cfg *Config) { cfg.HTTPClient = &http.Client{} }).Revoke(context.Background(), tokenRow(testToken, ""))
-		if ans.Status != revoke.Failed || ans.HTTPStatus != http.StatusTemporaryRedirect || followed.Load() != 0 || hits.Load() != 1 {
-			t.Errorf("answer %+v; %d requests, %d followed", ans, hits.Load(), followed.Load())
-		}
-	})
 }
 
 func TestRevokeRefusesRowsItCannotSend(t *testing.T) {
