@@ -20,6 +20,7 @@ import (
 // be called for every row even in a dry run of millions; the displays read
 // Snapshots at their own pace.
 type Meter struct {
+	now   func() time.Time
 	start time.Time
 	total int64
 	// base is the number of rows settled before this run (resume): they
@@ -57,11 +58,18 @@ type Config struct {
 	Before map[revoke.Status]int64
 	// Stats, when set, supplies the pool's request counters.
 	Stats func() revoke.Stats
+	// Now is the clock; nil means time.Now. Tests pass a fake one to
+	// assert the rate and the ETA by value.
+	Now func() time.Time
 }
 
 // NewMeter starts a meter; its clock starts now.
 func NewMeter(cfg Config) *Meter {
-	m := &Meter{start: time.Now(), total: cfg.Total, stats: cfg.Stats}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	m := &Meter{now: now, start: now(), total: cfg.Total, stats: cfg.Stats}
 	for s, n := range cfg.Before {
 		m.counts[index(s)].Add(n)
 		m.base += n
@@ -93,7 +101,7 @@ type Snapshot struct {
 
 // Snapshot reads the counters; safe to call from any goroutine.
 func (m *Meter) Snapshot() Snapshot {
-	now := time.Now()
+	now := m.now()
 	s := Snapshot{Total: m.total, Rows: make(map[revoke.Status]int64, len(m.counts)), ETA: -1, Elapsed: now.Sub(m.start)}
 	for i, st := range report.Statuses() {
 		n := m.counts[i].Load()

@@ -30,6 +30,26 @@ func TestIndexFollowsStatuses(t *testing.T) {
 	}
 }
 
+// clock is a fake clock that moves only when told; safe for concurrent use.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func TestMeterSnapshot(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -37,17 +57,23 @@ func TestMeterSnapshot(t *testing.T) {
 		cfg      Config
 		add      []revoke.Status
 		wantDone int64
-		wantETA  bool
+		wantRate float64
+		wantETA  time.Duration
 	}{
-		{"fresh run", Config{Total: 10}, []revoke.Status{revoke.Revoked, revoke.Failed, revoke.Invalid}, 3, true},
+		// 3 rows in 2 s: 1.5 rows/s, and 7 left take 4.67 s.
+		{"fresh run", Config{Total: 10}, []revoke.Status{revoke.Revoked, revoke.Failed, revoke.Invalid}, 3, 1.5, 5 * time.Second},
+		// Only this run's row counts for the rate: 0.5 rows/s, 4 left.
 		{"resumed run counts earlier rows as done", Config{Total: 10, Before: map[revoke.Status]int64{revoke.Revoked: 4, revoke.NotFound: 1}},
-			[]revoke.Status{revoke.Revoked}, 6, true},
-		{"unknown total", Config{Total: -1}, []revoke.Status{revoke.DryRun, revoke.Duplicate}, 2, false},
-		{"nothing settled yet", Config{Total: 10}, nil, 0, false},
+			[]revoke.Status{revoke.Revoked}, 6, 0.5, 8 * time.Second},
+		{"unknown total", Config{Total: -1}, []revoke.Status{revoke.DryRun, revoke.Duplicate}, 2, 1, -1},
+		{"nothing settled yet", Config{Total: 10}, nil, 0, 0, -1},
+		{"more done than the total", Config{Total: 1}, []revoke.Status{revoke.Revoked, revoke.Revoked}, 2, 1, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			clk := newClock()
+			tc.cfg.Now = clk.Now
 			m := NewMeter(tc.cfg)
 			want := map[revoke.Status]int64{}
 			for s, n := range tc.cfg.Before {
@@ -57,8 +83,7 @@ func TestMeterSnapshot(t *testing.T) {
 				m.Add(revoke.Outcome{Status: s})
 				want[s]++
 			}
-			// The rate needs some time to pass to be anything but noise.
-			time.Sleep(20 * time.Millisecond)
+			clk.Advance(2 * time.Second)
 			snap := m.Snapshot()
 			if snap.Done != tc.wantDone || snap.Total != tc.cfg.Total {
 				t.Errorf("done %d of %d, want %d of %d", snap.Done, snap.Total, tc.wantDone, tc.cfg.Total)
@@ -68,16 +93,81 @@ func TestMeterSnapshot(t *testing.T) {
 					t.Errorf("%s: %d, want %d", s, snap.Rows[s], want[s])
 				}
 			}
-			if (snap.ETA >= 0) != tc.wantETA {
-				t.Errorf("ETA %v, want known=%v", snap.ETA, tc.wantETA)
-			}
-			if settled := len(tc.add); settled > 0 && snap.Rate <= 0 {
-				t.Errorf("rate %v after %d rows", snap.Rate, settled)
-			}
-			if len(tc.add) == 0 && snap.Rate != 0 {
-				t.Errorf("rate %v with nothing settled by this run", snap.Rate)
+			if snap.Rate != tc.wantRate || snap.ETA != tc.wantETA || snap.Elapsed != 2*time.Second {
+				t.Errorf("rate %v, ETA %v, elapsed %v; want %v, %v, 2s", snap.Rate, snap.ETA, snap.Elapsed, tc.wantRate, tc.wantETA)
 			}
 		})
+	}
+}
+
+// TestMeterRateAtStart: no time has passed, so there is no rate to tell.
+func TestMeterRateAtStart(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := NewMeter(Config{Total: 10, Now: clk.Now})
+	m.Add(revoke.Outcome{Status: revoke.Revoked})
+	if snap := m.Snapshot(); snap.Rate != 0 || snap.ETA != -1 || snap.Elapsed != 0 {
+		t.Errorf("rate %v, ETA %v, elapsed %v at the start; want 0, -1, 0", snap.Rate, snap.ETA, snap.Elapsed)
+	}
+}
+
+// TestMeterRateFollowsThePace: the rate is a moving average over the last
+// 15 seconds, so it follows a change of pace within that window.
+func TestMeterRateFollowsThePace(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := NewMeter(Config{Total: 1000, Now: clk.Now})
+	second := func(rows int) Snapshot {
+		for range rows {
+			m.Add(revoke.Outcome{Status: revoke.Revoked})
+		}
+		clk.Advance(time.Second)
+		return m.Snapshot()
+	}
+	var snap Snapshot
+	for range 30 { // 10 rows/s
+		snap = second(10)
+	}
+	// 700 left at 10 rows/s.
+	if snap.Done != 300 || snap.Rate != 10 || snap.ETA != 70*time.Second {
+		t.Fatalf("after 30 s at 10 rows/s: done %d, rate %v, ETA %v; want 300, 10, 1m10s", snap.Done, snap.Rate, snap.ETA)
+	}
+	for range 7 { // stalled: the window still holds 8 busy seconds
+		snap = second(0)
+	}
+	if want := 80.0 / 15; snap.Rate != want || snap.ETA != 131*time.Second {
+		t.Errorf("7 s into a stall: rate %v, ETA %v; want %v (80 rows in the last 15 s), 2m11s", snap.Rate, snap.ETA, want)
+	}
+	for range 8 { // the window now holds the stall only
+		snap = second(0)
+	}
+	if snap.Rate != 0 || snap.ETA != -1 {
+		t.Errorf("15 s into a stall: rate %v, ETA %v; want 0 and unknown", snap.Rate, snap.ETA)
+	}
+	for range 15 { // 4 rows/s
+		snap = second(4)
+	}
+	if snap.Rate != 4 || snap.ETA != 160*time.Second {
+		t.Errorf("15 s at 4 rows/s: rate %v, ETA %v; want 4, 2m40s", snap.Rate, snap.ETA)
+	}
+}
+
+// TestMeterSamplesOncePerSecond: snapshots taken more often than the sample
+// interval do not shorten the window.
+func TestMeterSamplesOncePerSecond(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	m := NewMeter(Config{Total: -1, Now: clk.Now})
+	for i := range 100 { // 20 s, a snapshot every 200 ms, 1 row each for the first 10 s
+		if i < 50 {
+			m.Add(revoke.Outcome{Status: revoke.Revoked})
+		}
+		clk.Advance(200 * time.Millisecond)
+		_ = m.Snapshot()
+	}
+	// The window is 5 s to 20 s, in which rows 26 to 50 settled.
+	if snap, want := m.Snapshot(), 25.0/15; snap.Rate != want || snap.Elapsed != 20*time.Second {
+		t.Errorf("rate %v, elapsed %v; want %v rows/s (25 rows in the last 15 s), 20 s", snap.Rate, snap.Elapsed, want)
 	}
 }
 
@@ -85,8 +175,9 @@ func TestMeterSnapshot(t *testing.T) {
 // but they were not settled at this run's pace.
 func TestMeterRateIgnoresEarlierRuns(t *testing.T) {
 	t.Parallel()
-	m := NewMeter(Config{Total: 1_000_000, Before: map[revoke.Status]int64{revoke.Revoked: 999_000}})
-	time.Sleep(50 * time.Millisecond)
+	clk := newClock()
+	m := NewMeter(Config{Total: 1_000_000, Before: map[revoke.Status]int64{revoke.Revoked: 999_000}, Now: clk.Now})
+	clk.Advance(5 * time.Second)
 	snap := m.Snapshot()
 	if snap.Rate != 0 || snap.ETA >= 0 {
 		t.Errorf("rate %v, ETA %v before this run settled anything", snap.Rate, snap.ETA)
@@ -95,7 +186,8 @@ func TestMeterRateIgnoresEarlierRuns(t *testing.T) {
 
 func TestMeterConcurrentAdd(t *testing.T) {
 	t.Parallel()
-	m := NewMeter(Config{Total: 8000})
+	clk := newClock()
+	m := NewMeter(Config{Total: 8000, Now: clk.Now})
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -106,8 +198,9 @@ func TestMeterConcurrentAdd(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if snap := m.Snapshot(); snap.Done != 8000 || snap.ETA != 0 {
-		t.Errorf("done %d, ETA %v; want 8000 and 0", snap.Done, snap.ETA)
+	clk.Advance(4 * time.Second)
+	if snap := m.Snapshot(); snap.Done != 8000 || snap.Rate != 2000 || snap.ETA != 0 {
+		t.Errorf("done %d, rate %v, ETA %v; want 8000, 2000 rows/s, 0", snap.Done, snap.Rate, snap.ETA)
 	}
 }
 
