@@ -5,10 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -234,5 +239,42 @@ func TestVerdict(t *testing.T) {
 		if tt.wantSkip && (!strings.Contains(skip, "fails today: reason") || !strings.Contains(skip, problems[0])) {
 			t.Errorf("%s: skip message %q lacks the reason or the problem", tt.name, skip)
 		}
+	}
+}
+
+// TestOnlyTestsImportRevoketest holds the package comment's promise: this
+// package imports testing, so no non-test file may import it (the binary
+// would link the test framework).
+func TestOnlyTestsImportRevoketest(t *testing.T) {
+	t.Parallel()
+	const self = "github.com/bulkrevoke/bulkrevoke/internal/revoketest"
+	root := filepath.Join("..", "..")
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && path != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")):
+			return filepath.SkipDir
+		case d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go"):
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		checked++
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == self {
+				t.Errorf("%s imports %s, which is for tests only", path, self)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 20 {
+		t.Errorf("checked only %d non-test files under %s", checked, root)
 	}
 }
