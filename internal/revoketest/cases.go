@@ -95,7 +95,6 @@ func cases() []testCase {
 
 // under is a Revoker under test, pointed at its own server.
 type under struct {
-	t   *testing.T
 	p   Provider
 	c   *check
 	srv *server
@@ -112,7 +111,7 @@ func start(t *testing.T, p Provider, c *check, sec secrets, h http.HandlerFunc, 
 	if edit != nil {
 		edit(&e)
 	}
-	return &under{t: t, p: p, c: c, srv: srv, sec: sec, rev: p.New(t, e)}
+	return &under{p: p, c: c, srv: srv, sec: sec, rev: p.New(t, e)}
 }
 
 // revoke sends the token row once and checks that it took exactly one
