@@ -176,26 +176,27 @@ func TestReferencePasses(t *testing.T) {
 func TestEveryCaseCatchesItsFlaw(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
+		name string
 		flaw flaw
 		// caught are cases that must fail with the flaw.
 		caught []string
 	}{
-		{followsRedirects, []string{"redirect/303 is not followed", "redirect/307 is not followed by a client that follows"}},
-		{retriesCancellation, []string{"cancellation/while waiting for the reply is final"}},
-		{sendsWhenCancelled, []string{"cancellation/before sending sends nothing"}},
-		{givesUpOnTimeout, []string{"timeout/our own is retried"}},
-		{echoesUnredacted, []string{"echoed secret/Concur XML error/short secrets", "echoed secret/OAuth JSON error/short secrets",
+		{"follows redirects", followsRedirects, []string{"redirect/303 is not followed", "redirect/307 is not followed by a client that follows"}},
+		{"retries the caller's cancellation", retriesCancellation, []string{"cancellation/while waiting for the reply is final"}},
+		{"sends when already cancelled", sendsWhenCancelled, []string{"cancellation/before sending sends nothing"}},
+		{"gives up on its own timeout", givesUpOnTimeout, []string{"timeout/our own is retried"}},
+		{"echoes unredacted", echoesUnredacted, []string{"echoed secret/Concur XML error/short secrets", "echoed secret/OAuth JSON error/short secrets",
 			"echoed secret/HTML page/short secrets", "echoed secret/plain text/long secrets"}},
-		{cutsBeforeRedacting, []string{"echoed secret/plain text/long secrets"}},
-		{trustsAny2xx, []string{"unrecognised 2xx/HTML login page", "unrecognised 2xx/JSON success false", "unrecognised 2xx/SOAP fault"}},
-		{unauthorizedNotFatal, []string{"401 is fatal/empty body", "401 is fatal/OAuth JSON error"}},
-		{ignoresRetryAfter, []string{"429 is throttled/Retry-After in seconds", "429 is throttled/Retry-After as a date",
+		{"cuts before redacting", cutsBeforeRedacting, []string{"echoed secret/plain text/long secrets"}},
+		{"trusts any 2xx", trustsAny2xx, []string{"unrecognised 2xx/HTML login page", "unrecognised 2xx/JSON success false", "unrecognised 2xx/SOAP fault"}},
+		{"401 not fatal", unauthorizedNotFatal, []string{"401 is fatal/empty body", "401 is fatal/OAuth JSON error"}},
+		{"ignores Retry-After", ignoresRetryAfter, []string{"429 is throttled/Retry-After in seconds", "429 is throttled/Retry-After as a date",
 			"429 is throttled/Retry-After far ahead is capped", "5xx is retried/503 with Retry-After"}},
-		{serverErrorFinal, []string{"5xx is retried/500 empty", "5xx is retried/502 proxy page"}},
-		{sendsTwice, []string{"requests/one per call", "revoked/short secrets"}},
-		{newConnectionPerCall, []string{"connections/reused over sequential calls"}},
-		{leavesBodyUnread, []string{"connections/reused over sequential calls"}},
-		{dropsCorrelationID, []string{"revoked/short secrets"}},
+		{"5xx final", serverErrorFinal, []string{"5xx is retried/500 empty", "5xx is retried/502 proxy page"}},
+		{"sends twice", sendsTwice, []string{"requests/one per call", "revoked/short secrets"}},
+		{"new connection per call", newConnectionPerCall, []string{"connections/reused over sequential calls"}},
+		{"leaves the body unread", leavesBodyUnread, []string{"connections/reused over sequential calls"}},
+		{"drops the correlation ID", dropsCorrelationID, []string{"revoked/short secrets"}},
 	}
 	all := cases()
 	for _, tt := range tests {
@@ -204,12 +205,12 @@ func TestEveryCaseCatchesItsFlaw(t *testing.T) {
 			if i < 0 {
 				t.Fatalf("no case %q", name)
 			}
-			t.Run(fmt.Sprintf("flaw %d/%s", tt.flaw, name), func(t *testing.T) {
+			t.Run(tt.name+"/"+name, func(t *testing.T) {
 				t.Parallel()
 				c := &check{}
 				all[i].run(t, referenceProvider(tt.flaw), c)
 				if len(c.problems) == 0 {
-					t.Errorf("flaw %d passed %q", tt.flaw, name)
+					t.Errorf("a provider that %s passed %q", tt.name, name)
 				}
 			})
 		}
