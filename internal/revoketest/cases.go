@@ -117,10 +117,21 @@ func start(t *testing.T, p Provider, c *check, sec secrets, h http.HandlerFunc, 
 // revoke sends the token row once and checks that it took exactly one
 // request and that nothing secret came back.
 func (u *under) revoke(ctx context.Context, what string) revoke.Answer {
+	return u.revokeWant(ctx, what, 1, 1)
+}
+
+// revokeWant is revoke for a call that sends between least and most
+// requests: a request our own timeout cut short may end before the server
+// has counted it, on a loaded machine.
+func (u *under) revokeWant(ctx context.Context, what string, least, most int64) revoke.Answer {
 	before := u.srv.hits.Load()
 	ans := u.rev.Revoke(ctx, u.p.TokenRow(7, u.sec.token))
-	if n := u.srv.hits.Load() - before; n != 1 {
-		u.c.errorf("%s: Revoke sent %d requests, want exactly 1", what, n)
+	if n := u.srv.hits.Load() - before; n < least || n > most {
+		if least == most {
+			u.c.errorf("%s: Revoke sent %d requests, want exactly %d", what, n, least)
+		} else {
+			u.c.errorf("%s: Revoke sent %d requests, want %d to %d", what, n, least, most)
+		}
 	}
 	u.noSecret(what, ans)
 	return ans
@@ -242,8 +253,8 @@ func caseCancelBefore(t *testing.T, p Provider, c *check) {
 }
 
 func caseTimeout(t *testing.T, p Provider, c *check) {
-	u := start(t, p, c, short, hang(nil), func(e *Endpoint) { e.Timeout = 100 * time.Millisecond })
-	ans := u.revoke(context.Background(), "no reply within our timeout")
+	u := start(t, p, c, short, hang(nil), func(e *Endpoint) { e.Timeout = 300 * time.Millisecond })
+	ans := u.revokeWant(context.Background(), "no reply within our timeout", 0, 1)
 	if ans.Status != revoke.Failed || !ans.Retry || ans.Fatal || !errors.Is(ans.Err, context.DeadlineExceeded) {
 		c.errorf("no reply within our timeout: got %+v, want failed, retried, an error that is context.DeadlineExceeded", ans)
 	}
