@@ -213,7 +213,8 @@ func (c *Client) query(row input.Row) (string, error) {
 }
 
 // noReply classifies a request that got no usable reply. The caller's own
-// cancellation is final, so that a stopping run stops; anything else
+// cancellation is final, so that a stopping run stops; so is a TLS
+// certificate that cannot be verified, which no retry changes. Anything else
 // (refused connection, reset, our own timeout) may be retried.
 func (c *Client) noReply(ctx context.Context, status int, correlationID, doing string, err error, secrets []string) revoke.Answer {
 	ans := revoke.Answer{Status: revoke.Failed, HTTPStatus: status, CorrelationID: correlationID}
@@ -222,6 +223,12 @@ func (c *Client) noReply(ctx context.Context, status int, correlationID, doing s
 		return ans
 	}
 	err = endpoint.WithoutURL(err)
+	if certErr := endpoint.CertificateError(err); certErr != nil {
+		// Every request would fail the same way: stop, do not retry.
+		ans.Fatal, ans.Err = true, endpoint.Scrub(fmt.Errorf("%s: %w", doing, certErr), secrets)
+		return ans
+	}
+	ans.Unreachable = endpoint.Unreachable(err)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no reply within %s: %w", c.timeout, err)
 	}

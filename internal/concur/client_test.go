@@ -204,19 +204,19 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 				errHas: []string{"Concur rejected the administrator token (401): missing or not accepted: The Authorization header is missing."}},
 		},
 		{
-			name: "403 role is fatal", status: 403,
+			name: "403 role is failed, suspect (forbidden_test.go)", status: 403,
 			body: xmlErr("Consumer lacks the required role."),
-			want: want{status: revoke.Failed, fatal: true, correlationID: "ERR-ID-1",
-				errHas: []string{"Concur refused the administrator token (403): expired, revoked, or lacking the Web Services Administrator role: Consumer lacks"}},
+			want: want{status: revoke.Failed, correlationID: "ERR-ID-1",
+				errHas: []string{"Concur answered 403 Forbidden: Consumer lacks"}},
 		},
 		{
-			name: "403 expired token is fatal, not not found", status: 403,
+			name: "403 expired token is failed, not not found", status: 403,
 			body: xmlErr("The OAuth token has expired or been revoked."),
-			want: want{status: revoke.Failed, fatal: true, errHas: []string{"(403)", "has expired or been revoked"}},
+			want: want{status: revoke.Failed, errHas: []string{"403", "has expired or been revoked"}},
 		},
 		{
-			name: "403 without body is fatal", status: 403,
-			want: want{status: revoke.Failed, fatal: true, errHas: []string{"(403)"}},
+			name: "403 without body is failed", status: 403,
+			want: want{status: revoke.Failed, errHas: []string{"403"}},
 		},
 		{
 			name: "404 HTML is failed", status: 404,
@@ -655,7 +655,7 @@ func TestAPIErrorBehaviour(t *testing.T) {
 		retryable, fatal bool
 	}{
 		{APIError{Status: 401}, false, true},
-		{APIError{Status: 403, Message: "The OAuth token has expired or been revoked."}, false, true},
+		{APIError{Status: 403, Message: "The OAuth token has expired or been revoked."}, false, false}, // Suspect: forbidden_test.go
 		{APIError{Status: 429}, true, false},
 		{APIError{Status: 400, Message: "exceed the request limit"}, true, false},
 		{APIError{Status: 400, Message: "Missing required parameter"}, false, false},

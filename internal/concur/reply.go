@@ -40,8 +40,6 @@ func (e *APIError) Error() string {
 	switch e.Status {
 	case http.StatusUnauthorized:
 		b.WriteString("Concur rejected the administrator token (401): missing or not accepted")
-	case http.StatusForbidden:
-		b.WriteString("Concur refused the administrator token (403): expired, revoked, or lacking the Web Services Administrator role")
 	default:
 		fmt.Fprintf(&b, "Concur answered %d", e.Status)
 		if text := http.StatusText(e.Status); text != "" {
@@ -66,12 +64,21 @@ func (e *APIError) Retryable() bool {
 // Fatal reports whether the administrator's credentials were rejected, so
 // that no row can succeed.
 func (e *APIError) Fatal() bool {
-	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	return e.Status == http.StatusUnauthorized
+}
+
+// Suspect reports whether the reply may be about the administrator's
+// credentials or about the row alone: Concur documents 403 for an admin
+// token that expired, was revoked or lacks the role, and may answer it
+// for one row's token too. The pool tells the two apart (see Probe).
+func (e *APIError) Suspect() bool {
+	return e.Status == http.StatusForbidden
 }
 
 // classify turns a reply into an Answer. It is the contract with Concur, so
 // the order matters: the admin-token statuses come before any reading of the
-// message (a 403 "token has expired" is about the admin token, not the row),
+// message (a 403 "token has expired" may be about the admin token, never
+// proof that the row's token is gone),
 // and no reply that carries an Error is ever counted as a revocation.
 func classify(status int, header http.Header, body []byte, now time.Time, secrets []string) revoke.Answer {
 	rep := parseReply(body)
@@ -98,8 +105,10 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 	}
 
 	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+	case status == http.StatusUnauthorized:
 		ans.Fatal, ans.Err = true, apiErr
+	case status == http.StatusForbidden:
+		ans.Suspect, ans.Err = true, apiErr
 	case status == http.StatusTooManyRequests:
 		return retryLater(true)
 	case status >= 500:

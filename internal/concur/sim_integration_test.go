@@ -106,19 +106,23 @@ func TestClientAgainstSimulator(t *testing.T) {
 		}
 	})
 
-	t.Run("rotated admin token is fatal", func(t *testing.T) {
+	t.Run("rotated admin token is suspect, and the probe is refused", func(t *testing.T) {
 		t.Parallel()
 		c, s := against(t, sim.Config{}, nil)
 		s.AddToken("t1")
 		s.SetAdminToken("the-new-one")
 
 		ans := c.Revoke(context.Background(), tokenRow("t1"))
-		if !ans.Fatal || ans.Retry || ans.Status != revoke.Failed || ans.HTTPStatus != 403 {
-			t.Errorf("answer = %+v, want fatal 403", ans)
+		if !ans.Suspect || ans.Fatal || ans.Retry || ans.Status != revoke.Failed || ans.HTTPStatus != 403 {
+			t.Errorf("answer = %+v, want a suspect 403", ans)
 		}
 		var apiErr *concur.APIError
-		if !errors.As(ans.Err, &apiErr) || !apiErr.Fatal() || !strings.Contains(apiErr.Error(), "expired or been revoked") {
-			t.Errorf("Err = %v, want a fatal APIError quoting Concur", ans.Err)
+		if !errors.As(ans.Err, &apiErr) || !apiErr.Suspect() || !strings.Contains(apiErr.Error(), "expired or been revoked") {
+			t.Errorf("Err = %v, want a suspect APIError quoting Concur", ans.Err)
+		}
+		probe := c.Probe(context.Background())
+		if !probe.Suspect || probe.HTTPStatus != 403 || probe.Err == nil || !strings.Contains(probe.Err.Error(), "refused the administrator token") {
+			t.Errorf("probe = %+v, want a 403 naming the administrator token", probe)
 		}
 		if _, revoked := s.TokenRevoked("t1"); revoked {
 			t.Errorf("revoked with a retired admin token")

@@ -51,8 +51,12 @@ type Config struct {
 
 // Stats counts what the pool did.
 type Stats struct {
-	// Requests is the number of HTTP requests sent, retries included.
+	// Requests is the number of HTTP requests sent, retries and probes
+	// included.
 	Requests int64
+	// Probes is the number of requests sent to check that the credentials
+	// still work (see Prober); they are for no row.
+	Probes int64
 	// Retries is the number of requests that were repeats of a row.
 	Retries int64
 	// Throttled is the number of answers that said "slow down".
@@ -73,8 +77,11 @@ type Stats struct {
 	PeakInFlight  int
 }
 
-// FatalError stops a run: the provider said no row can succeed, e.g. the
-// administrator's token was rejected.
+// FatalError stops a run: no row can succeed. The provider said so (the
+// administrator's token was rejected, the server's TLS certificate cannot
+// be verified), a Suspect answer was not cleared by a probe, or the server
+// could not be reached through a row's whole retry schedule
+// (*UnreachableError).
 type FatalError struct {
 	Line int64
 	Err  error
@@ -93,8 +100,11 @@ type Pool struct {
 	pacer    *pacer
 	inFlight *gate
 	stats    struct {
-		requests, retries, throttled, unrecorded, skipped atomic.Int64
+		requests, retries, throttled, unrecorded, skipped, probes atomic.Int64
 	}
+	// reached counts answers to requests that reached the server.
+	reached atomic.Int64
+	admin   adminCheck
 }
 
 // New returns a pool with cfg's defaults filled in.
@@ -128,6 +138,7 @@ func (p *Pool) Stats() Stats {
 	limit, peak := p.inFlight.sizes()
 	return Stats{
 		Requests:      p.stats.requests.Load(),
+		Probes:        p.stats.probes.Load(),
 		Retries:       p.stats.retries.Load(),
 		Throttled:     p.stats.throttled.Load(),
 		Unrecorded:    p.stats.unrecorded.Load(),
@@ -145,7 +156,9 @@ func (p *Pool) Stats() Stats {
 // Cancelling ctx stops the run gently: no new request starts (retries
 // included), requests in flight finish and their final answers are recorded.
 // Run then returns ErrStopped. A fatal answer stops the run the same way and
-// is returned as a *FatalError. An error from src or record stops the run and
+// is returned as a *FatalError; so does a Suspect answer that a probe does
+// not clear (see adminCheck), and a row that could not connect through all
+// its attempts while nothing else reached the server either. An error from src or record stops the run and
 // is returned. Rows that got no final outcome are not recorded.
 func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) error {
 	stop, cancel := context.WithCancelCause(ctx)
@@ -300,10 +313,11 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 	o = settled(row, Failed, "")
 	var last Answer
 	var done time.Time
+	reached := p.reached.Load()
 	for attempt := 1; ; attempt++ {
 		// Only the waits before a request obey stop.
 		epoch, err := p.pacer.wait(j.stop)
-		if err != nil {
+		if err != nil || !p.admin.pass(j.stop) {
 			p.stats.unrecorded.Add(int64(o.Attempts))
 			return o, false
 		}
@@ -314,6 +328,9 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 		sent := time.Now()
 		last = p.cfg.Revoker.Revoke(j.send, row)
 		done = time.Now()
+		if !last.Unreachable {
+			p.reached.Add(1)
+		}
 		p.pacer.answered(epoch, last, done)
 		p.inFlight.observe(done.Sub(sent), p.pacer.rateNow())
 		o.Attempts = attempt
@@ -327,6 +344,14 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 			j.cancel(&FatalError{Line: row.Line, Err: last.Err})
 			return o, false
 		}
+		if last.Suspect {
+			if !p.confirm(j, row.Line, last) {
+				p.stats.unrecorded.Add(int64(o.Attempts))
+				return o, false
+			}
+			last.Retry = false // the row's own refusal: final
+			break
+		}
 		if !last.Retry {
 			break
 		}
@@ -335,6 +360,13 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 		p.cfg.Logger.Debug().Int64("line", row.Line).Str("kind", string(row.Kind)).Str("target", o.Target).
 			Int("attempt", attempt).Int("http_status", last.HTTPStatus).AnErr("error", last.Err).Msg("retrying")
 		if attempt >= p.cfg.MaxAttempts {
+			if last.Unreachable && p.reached.Load() == reached {
+				// Nothing reached the server through this row's whole
+				// retry schedule: every other row would fail the same way.
+				p.stats.unrecorded.Add(int64(o.Attempts))
+				j.cancel(&FatalError{Line: row.Line, Err: &UnreachableError{Attempts: attempt, Err: last.Err}})
+				return o, false
+			}
 			break
 		}
 		if !sleep(j.stop, p.backoff(attempt, last.RetryAfter)) {

@@ -53,6 +53,16 @@ type Answer struct {
 	// Fatal means the administrator's credentials were rejected: no row can
 	// succeed, so the run stops.
 	Fatal bool
+	// Suspect means the answer may be about the administrator's
+	// credentials or about this row alone (Concur's 403 says either). It is
+	// fatal unless the credentials are shown to still work, by a probe (see
+	// Prober) sent after this answer came back; then it is the row's
+	// failure, final and not retried.
+	Suspect bool
+	// Unreachable means no connection could be made: the request never
+	// reached the server. When a row runs out of attempts so, and nothing
+	// else reached the server meanwhile, the run stops.
+	Unreachable bool
 	// HTTPStatus is the response status, 0 when no response came.
 	HTTPStatus int
 	// Err describes what went wrong, for the outcome file and logs. It must
@@ -66,4 +76,15 @@ type Answer struct {
 // It is called once per attempt; retries, pacing and backoff are the pool's.
 type Revoker interface {
 	Revoke(ctx context.Context, row input.Row) Answer
+}
+
+// Prober is a Revoker that can tell whether the administrator's credentials
+// still work without touching anything real. The pool asks it after a
+// Suspect answer; without it, a Suspect answer is fatal.
+type Prober interface {
+	// Probe sends one request, authenticated as every row's request is,
+	// that cannot revoke anything real (a random token that no one holds),
+	// and classifies its answer as Revoke does: Revoked or NotFound mean
+	// the credentials were accepted; Fatal or Suspect that they were not.
+	Probe(ctx context.Context) Answer
 }

@@ -57,6 +57,7 @@ const (
 	MsgTooMany      = "Too many requests. Slow down."
 	MsgMaintenance  = "The service is unavailable for maintenance."
 	MsgBothTargets  = "Specify either token, or consumerKey and user, not both."
+	MsgForbidden    = "Access to this resource is forbidden."
 )
 
 // Fault is a failure injected into one request.
@@ -85,6 +86,10 @@ const (
 	// Status400Limit answers Concur's documented 400 "number of requests
 	// received exceed the request limit" without acting.
 	Status400Limit
+	// Status403 answers 403 MsgForbidden without acting. Given to one
+	// target's requests it is a refusal about that row; given to every
+	// request, an administrator without the role.
+	Status403
 )
 
 func (f Fault) String() string {
@@ -107,6 +112,8 @@ func (f Fault) String() string {
 		return "hang"
 	case Status400Limit:
 		return "400-request-limit"
+	case Status403:
+		return "403"
 	default:
 		return "fault(" + strconv.Itoa(int(f)) + ")"
 	}
@@ -354,6 +361,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case Status400Limit:
 		s.reply(w, r, answer{status: http.StatusBadRequest, message: MsgRequestLimit})
+		return
+	case Status403:
+		s.reply(w, r, answer{status: http.StatusForbidden, message: MsgForbidden})
 		return
 	case ResetBefore:
 		s.count(0, false)

@@ -331,6 +331,7 @@ func TestServerFaults(t *testing.T) {
 		{fault: Status429Zero, wantStatus: 429, wantRetryAfter: "0", wantMessage: MsgTooMany},
 		{fault: Status429NoHeader, wantStatus: 429, wantMessage: MsgTooMany},
 		{fault: Status400Limit, wantStatus: 400, wantMessage: MsgRequestLimit},
+		{fault: Status403, wantStatus: 403, wantMessage: MsgForbidden},
 		{fault: ResetBefore},
 		{fault: ResetAfter, wantRevoked: true},
 		{fault: Hang},
