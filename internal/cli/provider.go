@@ -136,7 +136,7 @@ func newRFC7009Client(cfg Config) (*rfc7009.Client, error) {
 		ClientAuth:   cfg.ClientAuth,
 		UserAgent:    "bulkrevoke/" + Version(),
 		Timeout:      cfg.Timeout,
-		HTTPClient:   endpoint.NewHTTPClient(connections(cfg.Concurrency)),
+		HTTPClient:   newHTTPClient(cfg),
 	})
 }
 

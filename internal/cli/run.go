@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -72,7 +73,7 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bulkrevoke: %v\n", err)
 		return ExitUsage
 	case errors.As(err, &fatal):
-		fmt.Fprintf(stderr, "bulkrevoke: stopped: %v\nNothing more was sent. Fix those credentials, then continue with --resume.\n", err)
+		fmt.Fprintf(stderr, "bulkrevoke: stopped: %v\nNothing more was sent. Fix that, then continue with --resume: it sends the rows not recorded.\n", err)
 		return ExitStopped
 	case errors.Is(err, revoke.ErrStopped):
 		fmt.Fprintf(stderr, "bulkrevoke: %v; continue with --resume\n", err)
@@ -237,7 +238,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		dict.Int64(string(s), tally.ByStatus[s])
 	}
 	summary.Dict("rows", dict).Int64("requests", stats.Requests).Int64("retries", stats.Retries).
-		Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).
+		Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).Int64("probe_requests", stats.Probes).
 		Int64("skipped", stats.Skipped).Int64("duration_ms", elapsed.Milliseconds()).
 		Float64("achieved_rate", float64(stats.Requests)/max(elapsed.Seconds(), 1e-9)).
 		Float64("settled_rate", math.Round(stats.SettledRate*10)/10).Float64("final_rate", stats.Rate).
@@ -355,13 +356,27 @@ func instance(cfg Config) (revoke.Revoker, string, func(), error) {
 		UserParam:  cfg.UserParam,
 		UserAgent:  "bulkrevoke/" + Version(),
 		Timeout:    cfg.Timeout,
-		HTTPClient: endpoint.NewHTTPClient(connections(cfg.Concurrency)),
+		HTTPClient: newHTTPClient(cfg),
 	})
 	if err != nil {
 		stop()
 		return nil, "", nil, &usageError{err}
 	}
 	return client, baseURL.Host, stop, nil
+}
+
+// rootCAs, when set, replaces the system's CA certificates. Only tests set
+// it, to trust a CA of their own; operators use SSL_CERT_FILE or
+// SSL_CERT_DIR, which the system's pool honours.
+var rootCAs *x509.CertPool
+
+// newHTTPClient is the client every provider sends through.
+func newHTTPClient(cfg Config) *http.Client {
+	hc := endpoint.NewHTTPClient(connections(cfg.Concurrency))
+	if rootCAs != nil {
+		hc.Transport.(*http.Transport).TLSClientConfig.RootCAs = rootCAs
+	}
+	return hc
 }
 
 // connections sizes the HTTP client's idle pool: one connection per row in
