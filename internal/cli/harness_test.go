@@ -216,6 +216,7 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type finished struct {
 	Requests   int64            `json:"requests"`
 	Unrecorded int64            `json:"unrecorded_requests"`
+	Probes     int64            `json:"probe_requests"`
 	Skipped    int64            `json:"skipped"`
 	Rows       map[string]int64 `json:"rows"`
 }
