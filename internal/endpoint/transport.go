@@ -64,9 +64,9 @@ func (e *TLSError) Error() string {
 func (e *TLSError) Unwrap() error { return e.Err }
 
 // Unreachable reports whether err says that no connection to the server
-// could be made: the name did not resolve, the connection was refused, the
-// host or network is unreachable, the connection attempt timed out. The
-// request then never reached the server. A failure after connecting (a
+// could be made: the name did not resolve, the connection was refused or
+// reset while being made, the host or network is unreachable, the
+// connection attempt timed out. The request was then never sent. A failure after connecting (a
 // reset, a timeout waiting for the reply) is not one: the server may have
 // acted.
 func Unreachable(err error) bool {

@@ -17,7 +17,7 @@ import (
 // trusted, so the answer stops the run and says how to trust a CA.
 func TestUnverifiableCertificateIsFatal(t *testing.T) {
 	t.Parallel()
-	ca := certtest.NewCA(t)
+	ca := certtest.NewCA()
 	wrongHost, expired := ca.WrongHost(t), ca.Expired(t)
 	for name, cert := range map[string]*tls.Certificate{"unknown authority": nil, "wrong host": &wrongHost, "expired": &expired} {
 		t.Run(name, func(t *testing.T) {

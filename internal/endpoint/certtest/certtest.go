@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
@@ -30,9 +31,10 @@ type CA struct {
 	der  []byte
 }
 
-// NewCA makes a CA valid from an hour ago for a day.
-func NewCA(t testing.TB) *CA {
-	t.Helper()
+// NewCA makes a CA valid from an hour ago for a day. It panics if it
+// cannot, so that a package's tests may make one CA for all of them.
+func NewCA() *CA {
+	t := panicker{}
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
@@ -157,3 +159,9 @@ func serial(t testing.TB) *big.Int {
 	}
 	return n
 }
+
+// panicker is the testing.TB that NewCA fails through.
+type panicker struct{ testing.TB }
+
+func (panicker) Helper()           {}
+func (panicker) Fatal(args ...any) { panic(fmt.Sprint(append([]any{"certtest: "}, args...)...)) }
