@@ -9,9 +9,9 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/cli"
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint/certtest"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // TestTrustACorporateCA follows the advice of the stop message in a real
@@ -20,10 +20,10 @@ import (
 // finish it.
 func TestTrustACorporateCA(t *testing.T) {
 	t.Parallel()
-	ca := certtest.NewCA()
+	ca := testutil.NewCA()
 	cert := ca.Loopback(t)
 	s := sim.New(sim.Config{AdminToken: adminToken})
-	srv := certtest.NewServer(t, &cert, s)
+	srv := testutil.NewTLSServer(t, &cert, s)
 
 	dir := t.TempDir()
 	in, out, caFile := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.csv"), filepath.Join(dir, "corporate-ca.pem")

@@ -10,13 +10,13 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint/certtest"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // testCA stands for the CA an operator trusts: every run in these tests
 // trusts it and nothing else.
-var testCA = certtest.NewCA()
+var testCA = testutil.NewCA()
 
 func init() { rootCAs = testCA.Pool() }
 
@@ -154,7 +154,7 @@ func TestStopsWhenNoRowCanSucceed(t *testing.T) {
 						c := tc.cert(t)
 						cert = &c
 					}
-					bad := certtest.NewServer(t, cert, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+					bad := testutil.NewTLSServer(t, cert, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 					badURL, handshakes = bad.URL, bad.Handshakes
 				}
 
@@ -167,7 +167,7 @@ func TestStopsWhenNoRowCanSucceed(t *testing.T) {
 				if provider == ProviderRFC7009 {
 					handler = http.HandlerFunc(rfc.serve)
 				}
-				good := certtest.NewServer(t, &loopback, handler)
+				good := testutil.NewTLSServer(t, &loopback, handler)
 
 				dir := t.TempDir()
 				var b strings.Builder

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint/certtest"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // get sends one request through a client like the job's, trusting roots
@@ -37,7 +37,7 @@ func ok(w http.ResponseWriter, _ *http.Request) {}
 
 func TestCertificateError(t *testing.T) {
 	t.Parallel()
-	ca := certtest.NewCA()
+	ca := testutil.NewCA()
 	loopback, wrongHost, expired := ca.Loopback(t), ca.WrongHost(t), ca.Expired(t)
 	cases := []struct {
 		name  string
@@ -54,7 +54,7 @@ func TestCertificateError(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := certtest.NewServer(t, tc.cert, http.HandlerFunc(ok))
+			srv := testutil.NewTLSServer(t, tc.cert, http.HandlerFunc(ok))
 			err := get(t, srv.URL, tc.roots)
 			if tc.want == "" {
 				if err != nil {

@@ -9,20 +9,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint/certtest"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // TestUnverifiableCertificateIsFatal: no retry makes a certificate
 // trusted, so the answer stops the run and says how to trust a CA.
 func TestUnverifiableCertificateIsFatal(t *testing.T) {
 	t.Parallel()
-	ca := certtest.NewCA()
+	ca := testutil.NewCA()
 	wrongHost, expired := ca.WrongHost(t), ca.Expired(t)
 	for name, cert := range map[string]*tls.Certificate{"unknown authority": nil, "wrong host": &wrongHost, "expired": &expired} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := certtest.NewServer(t, cert, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			srv := testutil.NewTLSServer(t, cert, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 				t.Error("a request got through")
 			}))
 			u, _ := url.Parse(srv.URL + "/oauth2/revoke")

@@ -1,8 +1,8 @@
-// Package certtest makes TLS certificates for tests: a CA of their own, and
-// server certificates it signs for any host and validity, so that tests can
-// show an unknown authority, a wrong host name and an expired certificate
-// on loopback. Only tests import it.
-package certtest
+package testutil
+
+// TLS certificates for tests: a CA of their own, and server certificates it
+// signs for any host and validity, so that tests can show an unknown
+// authority, a wrong host name and an expired certificate on loopback.
 
 import (
 	"crypto/ecdsa"
@@ -110,19 +110,19 @@ func (ca *CA) Expired(t testing.TB) tls.Certificate {
 	return ca.Cert(t, []string{"127.0.0.1"}, time.Now().Add(-72*time.Hour), time.Now().Add(-24*time.Hour))
 }
 
-// Server is an HTTPS server on loopback that counts TLS handshakes begun
+// TLSServer is an HTTPS server on loopback that counts TLS handshakes begun
 // (ClientHellos), so that a test can count the requests a client tried to
 // send when none completes a handshake.
-type Server struct {
+type TLSServer struct {
 	*httptest.Server
 	hellos atomic.Int64
 }
 
-// NewServer serves h over TLS with cert; a nil cert serves httptest's own,
+// NewTLSServer serves h over TLS with cert; a nil cert serves httptest's own,
 // which no client trusts by default (an unknown authority).
-func NewServer(t testing.TB, cert *tls.Certificate, h http.Handler) *Server {
+func NewTLSServer(t testing.TB, cert *tls.Certificate, h http.Handler) *TLSServer {
 	t.Helper()
-	s := &Server{}
+	s := &TLSServer{}
 	ts := httptest.NewUnstartedServer(h)
 	// Failed handshakes are the point: keep the server's log quiet.
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -142,7 +142,7 @@ func NewServer(t testing.TB, cert *tls.Certificate, h http.Handler) *Server {
 }
 
 // Handshakes returns the number of TLS handshakes clients began.
-func (s *Server) Handshakes() int64 { return s.hellos.Load() }
+func (s *TLSServer) Handshakes() int64 { return s.hellos.Load() }
 
 func newKey(t testing.TB) *ecdsa.PrivateKey {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -164,4 +164,4 @@ func serial(t testing.TB) *big.Int {
 type panicker struct{ testing.TB }
 
 func (panicker) Helper()           {}
-func (panicker) Fatal(args ...any) { panic(fmt.Sprint(append([]any{"certtest: "}, args...)...)) }
+func (panicker) Fatal(args ...any) { panic(fmt.Sprint(append([]any{"testutil: "}, args...)...)) }
