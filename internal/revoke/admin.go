@@ -21,8 +21,9 @@ import (
 // work (Revoked or NotFound); anything else stops the run, and the suspect
 // rows are left for --resume.
 type adminCheck struct {
-	// open is set while sends are held; the hot path reads only it.
-	open atomic.Bool
+	// open is set while sends are held, and rejected once a doubt ended
+	// in a stop; the hot path reads only these.
+	open, rejected atomic.Bool
 
 	mu       sync.Mutex
 	released chan struct{} // closed when the hold ends
@@ -30,7 +31,6 @@ type adminCheck struct {
 	// sent; a probe settles only those that arrived before it.
 	waiting  []chan bool
 	probing  bool
-	rejected bool
 	first    *suspect // the suspect that opened the doubt
 }
 
@@ -40,7 +40,8 @@ type suspect struct {
 }
 
 // pass holds a request while a doubt is open, and reports whether it may
-// be sent: false once the run stops.
+// be sent: false once the run stops while it waits, or a doubt ended in a
+// stop (a request that passed the pacer meanwhile must not slip out).
 func (c *adminCheck) pass(stop context.Context) bool {
 	for c.open.Load() {
 		c.mu.Lock()
@@ -55,7 +56,7 @@ func (c *adminCheck) pass(stop context.Context) bool {
 			return false
 		}
 	}
-	return stop.Err() == nil
+	return !c.rejected.Load()
 }
 
 // confirm is called by a worker whose row got a Suspect answer. It reports
@@ -66,7 +67,7 @@ func (p *Pool) confirm(j *job, line int64, ans Answer) bool {
 	c := &p.admin
 	verdict := make(chan bool, 1)
 	c.mu.Lock()
-	if c.rejected {
+	if c.rejected.Load() {
 		c.mu.Unlock()
 		return false
 	}
@@ -104,7 +105,7 @@ func (p *Pool) settleDoubt(j *job) {
 
 		c.mu.Lock()
 		if !accepted {
-			c.rejected = true
+			c.rejected.Store(true)
 			batch = append(batch, c.waiting...)
 			c.waiting = nil
 			if why != nil {
