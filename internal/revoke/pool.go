@@ -158,8 +158,9 @@ func (p *Pool) Stats() Stats {
 // Run then returns ErrStopped. A fatal answer stops the run the same way and
 // is returned as a *FatalError; so does a Suspect answer that a probe does
 // not clear (see adminCheck), and a row that could not connect through all
-// its attempts while nothing else reached the server either. An error from src or record stops the run and
-// is returned. Rows that got no final outcome are not recorded.
+// its attempts while nothing else reached the server either. An error from
+// src or record stops the run and is returned. Rows that got no final
+// outcome are not recorded.
 func (p *Pool) Run(ctx context.Context, src Source, record func(Outcome) error) error {
 	stop, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
