@@ -29,9 +29,9 @@ type adminCheck struct {
 	released chan struct{} // closed when the hold ends
 	// waiting holds the suspects that arrived since the last probe was
 	// sent; a probe settles only those that arrived before it.
-	waiting  []chan bool
-	probing  bool
-	first    *suspect // the suspect that opened the doubt
+	waiting []chan bool
+	probing bool
+	first   *suspect // the suspect that opened the doubt
 }
 
 type suspect struct {
