@@ -49,12 +49,12 @@ func BenchmarkClassify(b *testing.B) {
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			body := []byte(tc.body)
-			if ans := classify(tc.status, tc.header, body, now, secrets); ans.Status != tc.want || ans.Retry != tc.retry {
+			if ans := classify(tc.status, tc.header, body, input.KindToken, now, secrets); ans.Status != tc.want || ans.Retry != tc.retry {
 				b.Fatalf("classify = %s retry=%v (%v), want %s retry=%v", ans.Status, ans.Retry, ans.Err, tc.want, tc.retry)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				classify(tc.status, tc.header, body, now, secrets)
+				classify(tc.status, tc.header, body, input.KindToken, now, secrets)
 			}
 		})
 	}

@@ -186,7 +186,7 @@ func (c *Client) Revoke(ctx context.Context, row input.Row) revoke.Answer {
 		return c.noReply(ctx, resp.StatusCode, endpoint.CleanID(resp.Header.Get(CorrelationHeader), secrets),
 			"read revocation reply", err, secrets)
 	}
-	return classify(resp.StatusCode, resp.Header, body, time.Now(), secrets)
+	return classify(resp.StatusCode, resp.Header, body, row.Kind, time.Now(), secrets)
 }
 
 // query builds the request's encoded query, as url.Values.Encode would

@@ -107,9 +107,9 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 			want: want{status: revoke.Failed, correlationID: "ERR-ID-1", errHas: []string{"Invalid parameter"}},
 		},
 		{
-			name: "200 XML error nested in another element", status: 200,
+			name: "200 XML error nested in another element is not Concur's shape: failed", status: 200,
 			body: `<Response><Error><Message>Token not found</Message></Error></Response>`,
-			want: want{status: revoke.NotFound, errHas: []string{"Token not found"}},
+			want: want{status: revoke.Failed, errHas: []string{"unrecognised answer: not counted as revoked", "Token not found"}},
 		},
 		{
 			name: "200 JSON error detected by content", status: 200,
@@ -168,8 +168,8 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 			want: want{status: revoke.NotFound, correlationID: "sha256:" + input.Fingerprint(adminToken)[7:], errHas: []string{"Invalid token."}},
 		},
 		{
-			name: "200 well-formed XML without an Error is revoked", status: 200, body: `<Result><Status>Success</Status></Result>`,
-			want: want{status: revoke.Revoked, errNil: true},
+			name: "200 well-formed XML without an Error is not a success shape: failed", status: 200, body: `<Result><Status>Success</Status></Result>`,
+			want: want{status: revoke.Failed, errHas: []string{"unrecognised answer: not counted as revoked", "<Result><Status>Success"}},
 		},
 		{
 			name: "204 is revoked", status: 204,
@@ -283,7 +283,7 @@ func TestRevokeClassifiesReplies(t *testing.T) {
 		{
 			name: "a message echoing the tokens is redacted", status: 200,
 			body: xmlErr("Invalid token " + rowToken + " for admin " + adminToken + " in " + url.QueryEscape(rowToken)),
-			want: want{status: revoke.NotFound, errHas: []string{input.Fingerprint(rowToken), input.Fingerprint(adminToken)}},
+			want: want{status: revoke.Failed, errHas: []string{input.Fingerprint(rowToken), input.Fingerprint(adminToken)}},
 		},
 		{
 			name: "a long message is capped", status: 400,
@@ -680,7 +680,7 @@ func FuzzParseReply(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		ans := classify(http.StatusOK, http.Header{}, []byte(body), time.Now(), []string{adminToken, rowToken})
+		ans := classify(http.StatusOK, http.Header{}, []byte(body), input.KindToken, time.Now(), []string{adminToken, rowToken})
 		if ans.Status == revoke.Revoked && (strings.Contains(body, "<Error") || strings.Contains(body, `"Error"`)) {
 			t.Errorf("body %q with an Error marker counted as revoked", body)
 		}

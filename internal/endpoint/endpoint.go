@@ -9,11 +9,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,16 +131,21 @@ func NewTransport(concurrency int) *http.Transport {
 // then classified as a failure.
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// ReadBody reads at most MaxBody of a reply, then drains a bounded remainder
-// and closes it so that the connection goes back to the idle pool; a larger
-// body costs a new connection rather than memory.
+// ReadBody reads a reply, at most MaxBody+1 bytes of it, then drains a
+// bounded remainder and closes it so that the connection goes back to the
+// idle pool; a larger body costs a new connection rather than memory. A
+// result longer than MaxBody says the reply did not fit: the caller has not
+// seen all of it and must not read it as success (Overlong).
 func ReadBody(body io.ReadCloser) ([]byte, error) {
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(body, MaxBody))
 		_ = body.Close()
 	}()
-	return io.ReadAll(io.LimitReader(body, MaxBody))
+	return io.ReadAll(io.LimitReader(body, MaxBody+1))
 }
+
+// Overlong reports whether a body from ReadBody did not fit in MaxBody.
+func Overlong(body []byte) bool { return len(body) > MaxBody }
 
 // RetryAfter reads a Retry-After value: delta-seconds or an HTTP-date.
 // Negative, past or garbage values give 0 (the pool then backs off on its
@@ -178,20 +185,175 @@ func WithoutURL(err error) error {
 	return err
 }
 
-// Redact replaces every secret in s, raw or escaped as in a query string,
-// a form body or a path, by its fingerprint: a server may echo the request
-// back.
+// MinPiece is the length from which a piece of a secret counts as the
+// secret: no run of MinPiece or more characters of any secret, in any of the
+// forms a server may echo it in, survives Redact. A server that echoes a
+// token cut short (the first 800 bytes of a 1 KB JWT, or a body cut at
+// MaxBody) gives pieces, not the whole; 24 characters of a random token are
+// 144 bits or more, as good as the token to an attacker who can guess the
+// rest, so pieces are redacted too. Shorter runs may remain: any text shares
+// short runs with any token.
+const MinPiece = 24
+
+// Redact replaces every secret in s, raw or escaped as in a query string, a
+// form body, a path, HTML or JSON, by its fingerprint, and then every run of
+// MinPiece or more characters that is a piece of one of those forms by
+// "[piece of {fingerprint}]": a server may echo the request back, whole or
+// cut. Redact works on the whole of s; callers cut its result, never its
+// argument (see ServerText).
 func Redact(s string, secrets []string) string {
+	if s == "" {
+		return s
+	}
+	var pieces []echo
 	for _, secret := range secrets {
 		if secret == "" {
 			continue
 		}
 		fp := input.Fingerprint(secret)
-		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-			s = strings.ReplaceAll(s, form, fp)
+		for _, form := range echoForms(secret) {
+			if strings.Contains(s, form) {
+				s = strings.ReplaceAll(s, form, fp)
+			}
+			if len(form) >= MinPiece {
+				pieces = append(pieces, echo{form: form, fp: fp})
+			}
 		}
 	}
-	return s
+	if len(pieces) == 0 || len(s) < MinPiece {
+		return s
+	}
+	return redactPieces(s, pieces)
+}
+
+// echo is one form in which a secret may come back, and what replaces it.
+type echo struct{ form, fp string }
+
+// echoForms returns the ways a server may write secret back: as sent (raw,
+// query or form escaped, path escaped) or as its own encoder writes a
+// string (HTML or XML escaped; JSON with an escaped solidus).
+func echoForms(secret string) []string {
+	forms := []string{secret}
+	for _, f := range []string{
+		url.QueryEscape(secret), url.PathEscape(secret), html.EscapeString(secret), strings.ReplaceAll(secret, "/", `\/`),
+	} {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	return forms
+}
+
+// redactPieces replaces every run of s that is MinPiece or more characters
+// of some form in pieces. A run is such a piece exactly when each of its
+// MinPiece-long windows occurs in that form, so every window of s is looked
+// up: the union of the windows that occur in a form is the union of the
+// pieces. Only runs made of bytes that occur in some form are looked at:
+// in prose (spaces, punctuation a token lacks) that is almost nothing.
+func redactPieces(s string, pieces []echo) string {
+	var inSecret [256]bool
+	for _, p := range pieces {
+		for i := range len(p.form) {
+			inSecret[p.form[i]] = true
+		}
+	}
+	var spans []span
+	for i := 0; i < len(s); {
+		if !inSecret[s[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && inSecret[s[j]] {
+			j++
+		}
+		if j-i >= MinPiece {
+			spans = findPieces(s, i, j, pieces, spans)
+		}
+		i = j
+	}
+	if len(spans) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, sp := range spans {
+		b.WriteString(s[last:sp.start])
+		b.WriteString("[piece of " + sp.fp + "]")
+		last = sp.end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// span is a run of s to replace, and the fingerprint of the secret it is
+// a piece of.
+type span struct {
+	start, end int
+	fp         string
+}
+
+// windowLookups is how many window-in-form lookups findPieces does by
+// scanning the forms (strings.Index, fast for short texts) before it builds
+// a set of every form's windows instead (linear, for long texts).
+const windowLookups = 1 << 14
+
+// findPieces appends to spans the pieces of s[from:to], merging spans that
+// touch or overlap.
+func findPieces(s string, from, to int, pieces []echo, spans []span) []span {
+	windows := to - from - MinPiece + 1
+	var total int
+	for _, p := range pieces {
+		total += len(p.form)
+	}
+	// owner says which secret a window is a piece of, or -1.
+	owner := func(w string) int {
+		for k, p := range pieces {
+			if strings.Contains(p.form, w) {
+				return k
+			}
+		}
+		return -1
+	}
+	if windows*len(pieces) > windowLookups {
+		set := make(map[string]int, total)
+		for k := len(pieces) - 1; k >= 0; k-- {
+			f := pieces[k].form
+			for i := 0; i+MinPiece <= len(f); i++ {
+				set[f[i:i+MinPiece]] = k
+			}
+		}
+		owner = func(w string) int {
+			if k, ok := set[w]; ok {
+				return k
+			}
+			return -1
+		}
+	}
+	for i := from; i+MinPiece <= to; i++ {
+		k := owner(s[i : i+MinPiece])
+		if k < 0 {
+			continue
+		}
+		if n := len(spans); n > 0 && spans[n-1].end >= i {
+			spans[n-1].end = i + MinPiece
+			continue
+		}
+		spans = append(spans, span{start: i, end: i + MinPiece, fp: pieces[k].fp})
+	}
+	return spans
+}
+
+// ServerText makes what a server wrote fit one line of an outcome row or a
+// log: every secret and every piece of one redacted over the whole text
+// (before and after whitespace is collapsed, which could join a piece),
+// then cut to at most maxLen characters. Redacting first is the point: a
+// cut first could keep the start of a secret that only its whole would
+// have matched.
+func ServerText(s string, secrets []string, maxLen int) string {
+	s = Redact(s, secrets)
+	s = Redact(CleanText(s, -1), secrets)
+	return CleanText(s, maxLen)
 }
 
 // Scrub is the last guard on errors from below (net/http, net, tls): should
@@ -208,8 +370,9 @@ func Scrub(err error, secrets []string) error {
 	return err
 }
 
-// CleanText makes a server's message fit one line of an outcome row:
-// printable, whitespace collapsed, at most maxLen characters.
+// CleanText makes text fit one line: printable, whitespace collapsed, at
+// most maxLen characters (no cut when maxLen < 0). It knows no secret: a
+// server's words go through ServerText, which redacts before it cuts.
 func CleanText(s string, maxLen int) string {
 	s = strings.ToValidUTF8(s, "?")
 	s = strings.Map(func(r rune) rune {
@@ -219,7 +382,7 @@ func CleanText(s string, maxLen int) string {
 		return r
 	}, s)
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > maxLen {
+	if r := []rune(s); maxLen >= 0 && len(r) > maxLen {
 		s = string(r[:maxLen-1]) + "…"
 	}
 	return s

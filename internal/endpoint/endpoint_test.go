@@ -239,7 +239,8 @@ func TestReadBodyIsBoundedAndCloses(t *testing.T) {
 		wantRead int
 	}{
 		{"small", 10, 10, 10},
-		{"over the bound: drained up to twice it", 3 * MaxBody, MaxBody, 2 * MaxBody},
+		{"at the bound", MaxBody, MaxBody, MaxBody},
+		{"over the bound: one byte more says so; drained up to twice it", 3 * MaxBody, MaxBody + 1, 2*MaxBody + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +249,9 @@ func TestReadBodyIsBoundedAndCloses(t *testing.T) {
 			b, err := ReadBody(body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if Overlong(b) != (tt.size > MaxBody) {
+				t.Errorf("Overlong = %v for a %d-byte body", Overlong(b), tt.size)
 			}
 			if len(b) != tt.wantLen || body.read != tt.wantRead || !body.closed {
 				t.Errorf("got %d bytes, read %d, closed %v; want %d, %d, true", len(b), body.read, body.closed, tt.wantLen, tt.wantRead)

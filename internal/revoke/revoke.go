@@ -23,6 +23,11 @@ const (
 	DryRun    Status = "dry_run"
 )
 
+// Unrecognised is what a provider's error says of an answer that is on
+// neither of its allow-lists (success shapes, statements that the target is
+// gone): such an answer is failed, whatever its status.
+const Unrecognised = "unrecognised answer: not counted as revoked"
+
 // Outcome is one line of the outcome file: what happened to one input row.
 // It never holds a secret: Target is a fingerprint for token rows.
 type Outcome struct {

@@ -43,9 +43,10 @@ type APIError struct {
 	// Description is error_description (or an error page's title), trimmed,
 	// capped and with any echoed secret replaced by its fingerprint.
 	Description string
-	// Unexpected is set for a 2xx that carried something other than an
-	// empty or JSON body, such as a login portal's page.
-	Unexpected bool
+	// Unrecognised is set for an answer on neither list: not a success
+	// shape, nor a status with a meaning of its own (401 and
+	// invalid_client, 429, 5xx).
+	Unrecognised bool
 }
 
 func (e *APIError) Error() string {
@@ -62,11 +63,8 @@ func (e *APIError) Error() string {
 		if text := http.StatusText(e.Status); text != "" {
 			b.WriteString(" " + text)
 		}
-		switch {
-		case e.Unexpected:
-			b.WriteString(" with an unexpected body, not counted as revoked")
-		case e.Status >= 200 && e.Status < 300:
-			b.WriteString(" with an error")
+		if e.Unrecognised {
+			b.WriteString(": " + revoke.Unrecognised)
 		}
 		if e.Code != "" {
 			b.WriteString(": " + e.Code)
@@ -91,15 +89,41 @@ func (e *APIError) Fatal() bool {
 	return e.Status == http.StatusUnauthorized || (e.Code == codeInvalidClient && e.Status < 500)
 }
 
-// classify turns a reply into an Answer. RFC 7009 answers 200 whether or
-// not the token existed, so a 200 is a revocation unless its body says
-// otherwise; no other status ever counts as one.
+// successShapes is every body that counts as a revocation when the status
+// is 2xx, after a UTF-8 BOM and surrounding whitespace are dropped; nothing
+// else does. RFC 7009 §2.2 answers 200 with no body; some servers send an
+// empty JSON object. A body that shows failure ({"success":false},
+// {"error":…}, a page) is no revocation, whatever the status. The README's
+// answer table lists the same shapes: keep them together.
+var successShapes = []struct {
+	name  string
+	match func(b []byte) bool
+}{
+	{"an empty body (whitespace only)", func(b []byte) bool { return len(b) == 0 }},
+	{"an empty JSON object {}", isEmptyObject},
+}
+
+// isEmptyObject reports whether b is {} with only whitespace inside.
+func isEmptyObject(b []byte) bool {
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+}
+
+// classify turns a reply into an Answer. The client's credentials come
+// first (401, invalid_client), then throttling and server failures, which
+// are retried; then the allow-list: a 2xx whose body is a success shape is
+// a revocation (RFC 7009 answers 200 whether or not the token existed).
+// Everything else is failed, as an unrecognised answer, and so is a body
+// longer than the read limit: it was not seen whole.
 func classify(status int, header http.Header, body []byte, now time.Time, secrets []string) revoke.Answer {
+	overlong := endpoint.Overlong(body)
+	if overlong {
+		body = body[:endpoint.MaxBody]
+	}
 	rep := parseReply(body)
 	apiErr := &APIError{
 		Status:      status,
-		Code:        endpoint.CleanText(endpoint.Redact(rep.code, secrets), maxCode),
-		Description: endpoint.CleanText(endpoint.Redact(rep.description, secrets), maxDescription),
+		Code:        endpoint.ServerText(rep.code, secrets, maxCode),
+		Description: endpoint.ServerText(rep.description, secrets, maxDescription),
 	}
 	ans := revoke.Answer{Status: revoke.Failed, HTTPStatus: status, CorrelationID: requestID(header, secrets), Err: apiErr}
 	switch {
@@ -109,34 +133,41 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 		ans.Retry = true
 		ans.Throttled = status == http.StatusTooManyRequests
 		ans.RetryAfter = endpoint.RetryAfter(header.Get("Retry-After"), now)
-	case status >= 200 && status < 300 && rep.unexpected:
-		apiErr.Unexpected = true
-	case status >= 200 && status < 300 && rep.code == "":
+	case overlong:
+		apiErr.Unrecognised = true
+		apiErr.Description = endpoint.CleanText(fmt.Sprintf("reply longer than %d bytes, not read whole: %s", endpoint.MaxBody, apiErr.Description), maxDescription)
+	case status >= 200 && status < 300 && rep.success:
 		ans.Status, ans.Err = revoke.Revoked, nil
+	default:
+		apiErr.Unrecognised = true
 	}
 	return ans
 }
 
 // reply is what could be read out of a reply body.
 type reply struct {
+	// success is set when the body is one of successShapes.
+	success bool
+	// code and description are RFC 6749 §5.2's error and
+	// error_description; for any other body, description is what best
+	// tells a person what came: a page's title, or the body itself.
 	code, description string
-	// unexpected is set for a non-empty body that is not JSON: an HTML
-	// page from a proxy or a login portal is no proof of anything.
-	unexpected bool
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// parseReply reads RFC 6749 §5.2's {"error":…,"error_description":…} by the
-// body's content, not its Content-Type, which proxies get wrong.
+// parseReply reads a body by its content, not its Content-Type, which
+// proxies get wrong.
 func parseReply(body []byte) reply {
 	b := bytes.TrimSpace(bytes.TrimPrefix(body, utf8BOM))
-	if len(b) == 0 {
-		return reply{}
+	for _, shape := range successShapes {
+		if shape.match(b) {
+			return reply{success: true}
+		}
 	}
 	var doc map[string]json.RawMessage
 	if b[0] != '{' || json.Unmarshal(b, &doc) != nil {
-		return reply{unexpected: true, description: pageText(b)}
+		return reply{description: pageText(b)}
 	}
 	var rep reply
 	if raw, ok := doc["error"]; ok && json.Unmarshal(raw, &rep.code) != nil {
@@ -146,17 +177,21 @@ func parseReply(body []byte) reply {
 	if raw, ok := doc["error_description"]; ok {
 		_ = json.Unmarshal(raw, &rep.description)
 	}
+	if rep.code == "" && rep.description == "" {
+		// Another API's shape ({"success":false,…}): show it as it came.
+		rep.description = string(b)
+	}
 	return rep
 }
 
-// pageText picks something readable out of a body that is not JSON: an
-// HTML page's title, or the start of plain text.
+// pageText picks what tells a person what a body that is not JSON holds:
+// an HTML page's title, or else the body itself. The caller redacts the
+// whole of it before cutting it.
 func pageText(b []byte) string {
 	// Byte-wise ASCII lowering keeps the indexes valid in b: bytes.ToLower
 	// rewrites invalid UTF-8 and so changes lengths.
-	lower := make([]byte, min(len(b), 4096))
-	for i := range lower {
-		c := b[i]
+	lower := make([]byte, len(b))
+	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
@@ -166,14 +201,13 @@ func pageText(b []byte) string {
 		if j := bytes.IndexByte(lower[i:], '>'); j >= 0 {
 			start := i + j + 1
 			if end := bytes.Index(lower[start:], []byte("</title")); end >= 0 {
-				return string(b[start : start+end])
+				if t := strings.TrimSpace(string(b[start : start+end])); t != "" {
+					return t
+				}
 			}
 		}
 	}
-	if b[0] == '<' {
-		return ""
-	}
-	return string(b[:min(len(b), 4*maxDescription)])
+	return string(b)
 }
 
 // requestID returns the provider's request ID for support, or "".

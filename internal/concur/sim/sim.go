@@ -49,7 +49,7 @@ const (
 // Messages the simulator answers with; tests may match on them.
 const (
 	MsgInvalidToken = "Invalid token."
-	MsgInvalidUser  = "Invalid user or consumer key: no access tokens found."
+	MsgInvalidUser  = "No access tokens found for this user."
 	MsgNoAuth       = "The Authorization header is missing or not accepted."
 	MsgAdminExpired = "The OAuth token has expired or been revoked."
 	MsgAdminRefused = "The OAuth token failed validation or lacks the Web Services Administrator role."
