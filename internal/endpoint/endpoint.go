@@ -210,13 +210,20 @@ func Redact(s string, secrets []string) string {
 		if secret == "" {
 			continue
 		}
-		fp := input.Fingerprint(secret)
-		for _, form := range echoForms(secret) {
-			if strings.Contains(s, form) {
+		var fp string
+		forms := []string{secret}
+		if strings.ContainsAny(s, escapes) {
+			forms = echoForms(secret)
+		}
+		for _, form := range forms {
+			if len(form) <= len(s) && strings.Contains(s, form) {
+				if fp == "" {
+					fp = input.Fingerprint(secret)
+				}
 				s = strings.ReplaceAll(s, form, fp)
 			}
 			if len(form) >= MinPiece {
-				pieces = append(pieces, echo{form: form, fp: fp})
+				pieces = append(pieces, echo{form: form, secret: secret})
 			}
 		}
 	}
@@ -226,14 +233,22 @@ func Redact(s string, secrets []string) string {
 	return redactPieces(s, pieces)
 }
 
-// echo is one form in which a secret may come back, and what replaces it.
-type echo struct{ form, fp string }
+// escapes are the characters that every escaped form of a secret has and
+// its raw form may lack: a text without them can hold only the raw form.
+const escapes = `%+&\\`
+
+// echo is one form in which a secret may come back.
+type echo struct{ form, secret string }
 
 // echoForms returns the ways a server may write secret back: as sent (raw,
 // query or form escaped, path escaped) or as its own encoder writes a
-// string (HTML or XML escaped; JSON with an escaped solidus).
+// string (HTML or XML escaped; JSON with an escaped solidus). A secret made
+// of unreserved characters only, as JWTs are, has one form.
 func echoForms(secret string) []string {
 	forms := []string{secret}
+	if !strings.ContainsFunc(secret, func(r rune) bool { return !unreserved(r) }) {
+		return forms
+	}
 	for _, f := range []string{
 		url.QueryEscape(secret), url.PathEscape(secret), html.EscapeString(secret), strings.ReplaceAll(secret, "/", `\/`),
 	} {
@@ -244,15 +259,23 @@ func echoForms(secret string) []string {
 	return forms
 }
 
+// unreserved reports whether r is left alone by every escaping echoForms
+// knows (RFC 3986's unreserved characters).
+func unreserved(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.' || r == '~'
+}
+
 // redactPieces replaces every run of s that is MinPiece or more characters
 // of some form in pieces. A run is such a piece exactly when each of its
-// MinPiece-long windows occurs in that form, so every window of s is looked
-// up: the union of the windows that occur in a form is the union of the
-// pieces. Only runs made of bytes that occur in some form are looked at:
-// in prose (spaces, punctuation a token lacks) that is almost nothing.
+// MinPiece-long windows occurs in that form, so windows of s are looked up,
+// and a match is followed as far as it goes before the next lookup. Only
+// runs made of bytes that occur in some form are looked at: in prose
+// (spaces, punctuation a token lacks) that is almost nothing.
 func redactPieces(s string, pieces []echo) string {
 	var inSecret [256]bool
+	f := &finder{pieces: pieces}
 	for _, p := range pieces {
+		f.total += len(p.form)
 		for i := range len(p.form) {
 			inSecret[p.form[i]] = true
 		}
@@ -268,7 +291,7 @@ func redactPieces(s string, pieces []echo) string {
 			j++
 		}
 		if j-i >= MinPiece {
-			spans = findPieces(s, i, j, pieces, spans)
+			spans = findPieces(s, i, j, f, spans)
 		}
 		i = j
 	}
@@ -279,67 +302,80 @@ func redactPieces(s string, pieces []echo) string {
 	last := 0
 	for _, sp := range spans {
 		b.WriteString(s[last:sp.start])
-		b.WriteString("[piece of " + sp.fp + "]")
+		b.WriteString("[piece of " + input.Fingerprint(sp.secret) + "]")
 		last = sp.end
 	}
 	b.WriteString(s[last:])
 	return b.String()
 }
 
-// span is a run of s to replace, and the fingerprint of the secret it is
-// a piece of.
+// span is a run of s to replace, and the secret it is a piece of.
 type span struct {
 	start, end int
-	fp         string
+	secret     string
 }
 
-// windowLookups is how many window-in-form lookups findPieces does by
-// scanning the forms (strings.Index, fast for short texts) before it builds
-// a set of every form's windows instead (linear, for long texts).
-const windowLookups = 1 << 14
+// finder looks windows of MinPiece characters up in the forms of pieces:
+// by scanning them (strings.Index, no set to build) while that is cheap,
+// then, once the scans cost more than indexing every window of every form
+// would, in a set of those windows.
+type finder struct {
+	pieces  []echo
+	total   int // the forms' length, added up
+	scanned int // bytes of forms scanned so far
+	set     map[string]at
+}
+
+// at is where a window occurs: in which form, at which offset.
+type at struct{ piece, offset int }
+
+func (f *finder) find(w string) (at, bool) {
+	if f.set == nil && f.scanned > 4*f.total {
+		f.set = make(map[string]at, f.total)
+		for k := len(f.pieces) - 1; k >= 0; k-- {
+			form := f.pieces[k].form
+			for off := len(form) - MinPiece; off >= 0; off-- {
+				f.set[form[off:off+MinPiece]] = at{k, off}
+			}
+		}
+	}
+	if f.set != nil {
+		a, ok := f.set[w]
+		return a, ok
+	}
+	for k, p := range f.pieces {
+		f.scanned += len(p.form)
+		if off := strings.Index(p.form, w); off >= 0 {
+			return at{k, off}, true
+		}
+	}
+	return at{}, false
+}
 
 // findPieces appends to spans the pieces of s[from:to], merging spans that
 // touch or overlap.
-func findPieces(s string, from, to int, pieces []echo, spans []span) []span {
-	windows := to - from - MinPiece + 1
-	var total int
-	for _, p := range pieces {
-		total += len(p.form)
-	}
-	// owner says which secret a window is a piece of, or -1.
-	owner := func(w string) int {
-		for k, p := range pieces {
-			if strings.Contains(p.form, w) {
-				return k
-			}
-		}
-		return -1
-	}
-	if windows*len(pieces) > windowLookups {
-		set := make(map[string]int, total)
-		for k := len(pieces) - 1; k >= 0; k-- {
-			f := pieces[k].form
-			for i := 0; i+MinPiece <= len(f); i++ {
-				set[f[i:i+MinPiece]] = k
-			}
-		}
-		owner = func(w string) int {
-			if k, ok := set[w]; ok {
-				return k
-			}
-			return -1
-		}
-	}
+func findPieces(s string, from, to int, f *finder, spans []span) []span {
+	pieces := f.pieces
+	find := f.find
 	for i := from; i+MinPiece <= to; i++ {
-		k := owner(s[i : i+MinPiece])
-		if k < 0 {
+		a, ok := find(s[i : i+MinPiece])
+		if !ok {
 			continue
+		}
+		// Follow the match: every window inside it is a piece too.
+		f := pieces[a.piece].form
+		end := i + MinPiece
+		for end < to && a.offset+end-i < len(f) && s[end] == f[a.offset+end-i] {
+			end++
 		}
 		if n := len(spans); n > 0 && spans[n-1].end >= i {
-			spans[n-1].end = i + MinPiece
-			continue
+			spans[n-1].end = max(spans[n-1].end, end)
+		} else {
+			spans = append(spans, span{start: i, end: end, secret: pieces[a.piece].secret})
 		}
-		spans = append(spans, span{start: i, end: i + MinPiece, fp: pieces[k].fp})
+		// The windows that start before end-MinPiece+1 lie inside this
+		// match; the next one may start another.
+		i = end - MinPiece
 	}
 	return spans
 }

@@ -3,7 +3,9 @@ package endpoint
 import (
 	"errors"
 	"fmt"
+	"html"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -255,6 +257,129 @@ func TestReadBodyIsBoundedAndCloses(t *testing.T) {
 			}
 			if len(b) != tt.wantLen || body.read != tt.wantRead || !body.closed {
 				t.Errorf("got %d bytes, read %d, closed %v; want %d, %d, true", len(b), body.read, body.closed, tt.wantLen, tt.wantRead)
+			}
+		})
+	}
+}
+
+// testSecret returns a secret of n characters, the same for the same seed,
+// with the characters of a JWT and those that escaping changes.
+func testSecret(seed uint64, n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.+/=&"
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[r.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+// leakedPiece returns a piece of MinPiece characters of a secret, in any
+// form a server may echo it in, that text holds, or "".
+func leakedPiece(text string, secrets []string) string {
+	for _, s := range secrets {
+		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s), strings.ReplaceAll(s, "/", `\/`)} {
+			for i := 0; i+MinPiece <= len(form); i++ {
+				if w := form[i : i+MinPiece]; strings.Contains(text, w) {
+					return w
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func TestRedactLeavesNoPieceOfASecret(t *testing.T) {
+	t.Parallel()
+	row, admin, client := testSecret(1, 1024), testSecret(2, 1229), testSecret(3, 2048)
+	secrets := []string{row, admin, client}
+	prose := strings.Repeat("The service could not process the request. ", 40)
+	tests := []struct {
+		name, text string
+		// wantPieceOf is the secret whose fingerprint the marker names.
+		wantPieceOf string
+	}{
+		{"the first 800 bytes of a 1 KB token", "bad token " + row[:800] + " …", row},
+		{"the last 300 bytes", "bad token …" + row[len(row)-300:], row},
+		{"a 100-byte middle", "<Message>" + admin[400:500] + "</Message>", admin},
+		{"exactly MinPiece characters", "x " + client[1000:1000+MinPiece] + " y", client},
+		{"a query-escaped piece", "token=" + url.QueryEscape(row)[:700], row},
+		{"a path-escaped piece", "/revoke/" + url.PathEscape(client)[100:900], client},
+		{"an HTML-escaped piece", "<title>" + html.EscapeString(admin)[:600] + "</title>", admin},
+		{"a JSON piece with escaped solidus", `{"token":"` + strings.ReplaceAll(row, "/", `\/`)[50:650] + `"}`, row},
+		{"pieces of two secrets glued together", row[:100] + admin[200:300], row},
+		{"a piece inside prose, in a long text", prose + client[10:90] + prose, client},
+		{"a piece at the very end of a 64 KiB text", strings.Repeat("ab c ", MaxBody/5-100) + admin[:600], admin},
+		{"a piece in a long text of token characters", strings.Repeat("Q", 40000) + row[3:500] + strings.Repeat("Z", 20000), row},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := Redact(tt.text, secrets)
+			if p := leakedPiece(got, secrets); p != "" {
+				t.Errorf("Redact left the piece %q", p)
+			}
+			if want := "[piece of " + input.Fingerprint(tt.wantPieceOf) + "]"; !strings.Contains(got, want) {
+				t.Errorf("Redact(…) holds no %q: %.300q", want, got)
+			}
+		})
+	}
+
+	t.Run("shorter runs and prose are left alone", func(t *testing.T) {
+		t.Parallel()
+		text := prose + " id " + row[:MinPiece-1] + " end"
+		if got := Redact(text, secrets); got != text {
+			t.Errorf("Redact changed a text with no piece of MinPiece characters:\n%q\n%q", text, got)
+		}
+	})
+	t.Run("a whole secret is its fingerprint", func(t *testing.T) {
+		t.Parallel()
+		got := Redact("a "+row+" b "+url.QueryEscape(admin), secrets)
+		if want := "a " + input.Fingerprint(row) + " b " + input.Fingerprint(admin); got != want {
+			t.Errorf("Redact = %.200q, want %q", got, want)
+		}
+	})
+}
+
+func TestServerTextRedactsBeforeItCuts(t *testing.T) {
+	t.Parallel()
+	tok := testSecret(4, 1024)
+	for name, text := range map[string]string{
+		"plain text echo":           "Invalid token " + tok,
+		"echo cut by the server":    "Invalid token " + tok[:800],
+		"echo after a long preface": strings.Repeat("x", 150) + " " + tok,
+		"echo split by a newline":   "token " + tok[:400] + "\n" + tok[400:],
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got := ServerText(text, []string{tok}, 200)
+			if p := leakedPiece(got, []string{tok}); p != "" {
+				t.Errorf("ServerText = %q: holds the piece %q", got, p)
+			}
+			if !strings.Contains(got, "sha256:") {
+				t.Errorf("ServerText = %q: no fingerprint where the token was", got)
+			}
+			if n := len([]rune(got)); n > 200 {
+				t.Errorf("ServerText is %d characters, want at most 200", n)
+			}
+		})
+	}
+}
+
+func BenchmarkRedact(b *testing.B) {
+	row, admin := testSecret(1, 1024), testSecret(2, 1229)
+	secrets := []string{admin, row}
+	for name, text := range map[string]string{
+		"short message":             "Invalid token.",
+		"sentence":                  "The token has already been revoked; nothing was done.",
+		"64 KiB page":               strings.Repeat("<p>Sign in to continue</p>\n", MaxBody/27),
+		"64 KiB of token bytes":     strings.Repeat("Qx9", MaxBody/3),
+		"echo of 800 bytes in 1 KB": "bad token " + row[:800] + strings.Repeat(" x", 100),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Redact(text, secrets)
 			}
 		})
 	}
