@@ -672,21 +672,52 @@ func TestAPIErrorBehaviour(t *testing.T) {
 	}
 }
 
+// FuzzParseReply holds the allow-list's properties over any body, under
+// the statuses that reach the lists and for both kinds of row: a body the
+// success table does not hold is never revoked; not_found needs Concur's
+// Error marker and no negation or word about anything but the target; no
+// message is longer than the cap or holds a piece of a secret.
 func FuzzParseReply(f *testing.F) {
 	for _, seed := range []string{
-		"", "OK", `<Error><Message>Invalid token</Message></Error>`, `{"Error":{"Message":"x"}}`,
+		"", " ", "{}", "{ }", "OK", `<Error><Message>Invalid token</Message></Error>`, `{"Error":{"Message":"x"}}`,
 		`{"Error":null}`, `<html><title>502</title></html>`, `<a><![CDATA[<Error]]></a>`, "\xef\xbb\xbf<Error/>",
+		`<Error><Message>Token could not be revoked</Message></Error>`, `{"success":false,"errors":[{"message":"Token revocation failed"}]}`,
+		`{"Error":{"Message":"No access tokens found for this user."}}`, "{}\x00", "{}{}", "\xef\xbb\xbf{}\n",
 	} {
 		f.Add(seed)
 	}
+	secrets := []string{adminToken, rowToken}
 	f.Fuzz(func(t *testing.T, body string) {
-		ans := classify(http.StatusOK, http.Header{}, []byte(body), input.KindToken, time.Now(), []string{adminToken, rowToken})
-		if ans.Status == revoke.Revoked && (strings.Contains(body, "<Error") || strings.Contains(body, `"Error"`)) {
-			t.Errorf("body %q with an Error marker counted as revoked", body)
-		}
-		var apiErr *APIError
-		if errors.As(ans.Err, &apiErr) && len([]rune(apiErr.Message)) > maxMessage {
-			t.Errorf("message of %d characters, want at most %d", len([]rune(apiErr.Message)), maxMessage)
+		trimmed := strings.TrimSpace(strings.TrimPrefix(body, "\xef\xbb\xbf"))
+		onTable := trimmed == "" || len(trimmed) >= 2 && trimmed[0] == '{' && trimmed[len(trimmed)-1] == '}' &&
+			strings.TrimSpace(trimmed[1:len(trimmed)-1]) == ""
+		for _, status := range []int{200, 204, 400, 404} {
+			for _, kind := range []input.Kind{input.KindToken, input.KindUser} {
+				ans := classify(status, http.Header{}, []byte(body), kind, time.Now(), secrets)
+				if ans.Status == revoke.Revoked && !onTable {
+					t.Fatalf("%d %q counted as revoked: not on the success table", status, body)
+				}
+				var apiErr *APIError
+				if errors.As(ans.Err, &apiErr) {
+					if n := len([]rune(apiErr.Message)); n > maxMessage {
+						t.Fatalf("message of %d characters, want at most %d", n, maxMessage)
+					}
+					if strings.Contains(ans.Err.Error(), adminToken) || strings.Contains(ans.Err.Error(), rowToken) {
+						t.Fatalf("error %q holds a secret", ans.Err)
+					}
+				}
+				if ans.Status == revoke.NotFound {
+					lower := strings.ToLower(apiErr.Message)
+					if !strings.Contains(body, "<Error") && !strings.Contains(body, `"Error"`) {
+						t.Fatalf("%d %q is not_found without Concur's Error", status, body)
+					}
+					for _, w := range []string{"could not", "cannot", "unable", "failed", "not revoked", "was not", "consumer", "company", "credential", "applica"} {
+						if strings.Contains(lower, w) {
+							t.Fatalf("%d %q for a %s row is not_found although its message says %q", status, body, kind, w)
+						}
+					}
+				}
+			}
 		}
 	})
 }
