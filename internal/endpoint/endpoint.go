@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 )
@@ -205,14 +206,17 @@ func Redact(s string, secrets []string) string {
 	if s == "" {
 		return s
 	}
-	var pieces []echo
+	var buf [4]echo
+	pieces := buf[:0]
+	escaped := strings.ContainsAny(s, escapes)
 	for _, secret := range secrets {
 		if secret == "" {
 			continue
 		}
 		var fp string
-		forms := []string{secret}
-		if strings.ContainsAny(s, escapes) {
+		raw := [1]string{secret}
+		forms := raw[:]
+		if escaped {
 			forms = echoForms(secret)
 		}
 		for _, form := range forms {
@@ -222,7 +226,7 @@ func Redact(s string, secrets []string) string {
 				}
 				s = strings.ReplaceAll(s, form, fp)
 			}
-			if len(form) >= MinPiece {
+			if len(form) >= MinPiece && len(s) >= MinPiece {
 				pieces = append(pieces, echo{form: form, secret: secret})
 			}
 		}
@@ -326,11 +330,16 @@ type finder struct {
 	set     map[string]at
 }
 
+// setAfter is how many bytes of forms are scanned, beyond four times their
+// length, before the set is built: texts of a few hundred bytes, however
+// many secrets, never need it.
+const setAfter = 64 << 10
+
 // at is where a window occurs: in which form, at which offset.
 type at struct{ piece, offset int }
 
 func (f *finder) find(w string) (at, bool) {
-	if f.set == nil && f.scanned > 4*f.total {
+	if f.set == nil && f.scanned > 4*f.total+setAfter {
 		f.set = make(map[string]at, f.total)
 		for k := len(f.pieces) - 1; k >= 0; k-- {
 			form := f.pieces[k].form
@@ -388,8 +397,10 @@ func findPieces(s string, from, to int, f *finder, spans []span) []span {
 // have matched.
 func ServerText(s string, secrets []string, maxLen int) string {
 	s = Redact(s, secrets)
-	s = Redact(CleanText(s, -1), secrets)
-	return CleanText(s, maxLen)
+	if clean := CleanText(s, -1); clean != s {
+		s = Redact(clean, secrets)
+	}
+	return cut(s, maxLen)
 }
 
 // Scrub is the last guard on errors from below (net/http, net, tls): should
@@ -417,11 +428,19 @@ func CleanText(s string, maxLen int) string {
 		}
 		return r
 	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); maxLen >= 0 && len(r) > maxLen {
-		s = string(r[:maxLen-1]) + "…"
+	return cut(strings.Join(strings.Fields(s), " "), maxLen)
+}
+
+// cut keeps at most maxLen characters of s, the last one an ellipsis when
+// it cut; maxLen < 0 keeps all.
+func cut(s string, maxLen int) string {
+	if maxLen < 0 || utf8.RuneCountInString(s) <= maxLen {
+		return s
 	}
-	return s
+	if r := []rune(s); maxLen > 0 {
+		return string(r[:maxLen-1]) + "…"
+	}
+	return ""
 }
 
 // CleanID keeps a request or correlation ID printable and short, or drops
