@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // This file checks issue 10's promise end to end: servers that echo long
@@ -25,36 +25,10 @@ import (
 // every kind of body and in the ID headers, and not one 24-character piece
 // of any secret in anything the job writes.
 
-// longSecret returns a secret of n characters, the same for the same seed:
-// a JWT's characters, and some that escaping changes.
-func longSecret(seed uint64, n int) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.+/=~"
-	r := rand.New(rand.NewPCG(seed, 11))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = alphabet[r.IntN(len(alphabet))]
-	}
-	return string(b)
-}
-
 // leakedPiece returns a piece of endpoint.MinPiece characters of a secret,
 // in any form a server or a logger may write it in, that text holds, or "".
 func leakedPiece(text string, secrets []string) string {
-	for _, s := range secrets {
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s), strings.ReplaceAll(s, "/", `\/`), jsonString(s)} {
-			for i := 0; i+endpoint.MinPiece <= len(form); i++ {
-				if w := form[i : i+endpoint.MinPiece]; strings.Contains(text, w) {
-					return w
-				}
-			}
-		}
-	}
-	return ""
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return strings.Trim(string(b), `"`)
+	return testutil.SecretPiece(text, endpoint.MinPiece, secrets...)
 }
 
 // outputs runs the job on input and returns everything it wrote, by name,
@@ -113,10 +87,10 @@ func echoServer(t *testing.T, path string, answer func(tok string, n int, r *htt
 
 func TestNoPieceOfALongSecretLeaksFromConcur(t *testing.T) {
 	t.Parallel()
-	admin := longSecret(1, 1229)
+	admin := testutil.LongSecret(1, 1229)
 	toks := make([]string, 9)
 	for i := range toks {
-		toks[i] = longSecret(uint64(100+i), 1024+i*128)
+		toks[i] = testutil.LongSecret(uint64(100+i), 1024+i*128)
 	}
 	secrets := append([]string{admin}, toks...)
 	input := "token\n" + strings.Join(toks, "\n") + "\n"
@@ -208,11 +182,11 @@ func TestNoPieceOfALongSecretLeaksFromConcur(t *testing.T) {
 
 func TestNoPieceOfALongSecretLeaksFromRFC7009(t *testing.T) {
 	t.Parallel()
-	clientSecret := longSecret(2, 1536)
+	clientSecret := testutil.LongSecret(2, 1536)
 	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(rfcClientID) + ":" + url.QueryEscape(clientSecret)))
 	toks := make([]string, 5)
 	for i := range toks {
-		toks[i] = longSecret(uint64(200+i), 1100+i*200)
+		toks[i] = testutil.LongSecret(uint64(200+i), 1100+i*200)
 	}
 	secrets := append([]string{clientSecret, basic}, toks...)
 	input := "token\n" + strings.Join(toks, "\n") + "\n"

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 	"time"
 )
 
@@ -262,36 +262,15 @@ func TestReadBodyIsBoundedAndCloses(t *testing.T) {
 	}
 }
 
-// testSecret returns a secret of n characters, the same for the same seed,
-// with the characters of a JWT and those that escaping changes.
-func testSecret(seed uint64, n int) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.+/=&"
-	r := rand.New(rand.NewPCG(seed, 7))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = alphabet[r.IntN(len(alphabet))]
-	}
-	return string(b)
-}
-
 // leakedPiece returns a piece of MinPiece characters of a secret, in any
 // form a server may echo it in, that text holds, or "".
 func leakedPiece(text string, secrets []string) string {
-	for _, s := range secrets {
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s), strings.ReplaceAll(s, "/", `\/`)} {
-			for i := 0; i+MinPiece <= len(form); i++ {
-				if w := form[i : i+MinPiece]; strings.Contains(text, w) {
-					return w
-				}
-			}
-		}
-	}
-	return ""
+	return testutil.SecretPiece(text, MinPiece, secrets...)
 }
 
 func TestRedactLeavesNoPieceOfASecret(t *testing.T) {
 	t.Parallel()
-	row, admin, client := testSecret(1, 1024), testSecret(2, 1229), testSecret(3, 2048)
+	row, admin, client := testutil.LongSecret(1, 1024), testutil.LongSecret(2, 1229), testutil.LongSecret(3, 2048)
 	secrets := []string{row, admin, client}
 	prose := strings.Repeat("The service could not process the request. ", 40)
 	tests := []struct {
@@ -343,7 +322,7 @@ func TestRedactLeavesNoPieceOfASecret(t *testing.T) {
 
 func TestServerTextRedactsBeforeItCuts(t *testing.T) {
 	t.Parallel()
-	tok := testSecret(4, 1024)
+	tok := testutil.LongSecret(4, 1024)
 	for name, text := range map[string]string{
 		"plain text echo":           "Invalid token " + tok,
 		"echo cut by the server":    "Invalid token " + tok[:800],
@@ -367,7 +346,7 @@ func TestServerTextRedactsBeforeItCuts(t *testing.T) {
 }
 
 func BenchmarkRedact(b *testing.B) {
-	row, admin := testSecret(1, 1024), testSecret(2, 1229)
+	row, admin := testutil.LongSecret(1, 1024), testutil.LongSecret(2, 1229)
 	secrets := []string{admin, row}
 	for name, text := range map[string]string{
 		"short message":             "Invalid token.",

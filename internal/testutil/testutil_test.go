@@ -4,7 +4,9 @@ import (
 	"errors"
 	"go/parser"
 	"go/token"
+	"html"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -150,5 +152,29 @@ func TestOnlyTestsImportTestutil(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Errorf("checked only %d non-test files under %s", checked, root)
+	}
+}
+
+func TestSecretPiece(t *testing.T) {
+	t.Parallel()
+	secret := LongSecret(1, 1024)
+	if len(secret) != 1024 || LongSecret(1, 1024) != secret || LongSecret(2, 1024) == secret {
+		t.Fatal("LongSecret is not a deterministic secret of the length asked")
+	}
+	secret = "a/b&c" + secret
+	for _, tc := range []struct {
+		name, text string
+		found      bool
+	}{
+		{"none", "server said no", false},
+		{"a run one shorter", "x" + secret[100:123] + "y", false},
+		{"a run of the size", "x" + secret[100:124] + "y", true},
+		{"query-escaped", url.QueryEscape(secret)[:30], true},
+		{"HTML-escaped", html.EscapeString(secret)[:30], true},
+		{"JSON with an escaped solidus", strings.ReplaceAll(secret, "/", `\/`)[:30], true},
+	} {
+		if got := SecretPiece(tc.text, 24, "other-secret-that-is-long-enough", secret); (got != "") != tc.found {
+			t.Errorf("%s: SecretPiece = %q, want found %v", tc.name, got, tc.found)
+		}
 	}
 }
