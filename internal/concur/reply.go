@@ -128,8 +128,8 @@ func classify(status int, header http.Header, body []byte, kind input.Kind, now 
 	}
 	var msg string
 	if rep.message != "" {
-		// Redacting hashes every secret: not for the empty body that
-		// answers every revocation.
+		// The empty body that answers every revocation has nothing to
+		// redact.
 		msg = endpoint.ServerText(rep.message, secrets, maxMessage)
 	}
 	apiErr := &APIError{Status: status, Message: msg, CorrelationID: ans.CorrelationID}
