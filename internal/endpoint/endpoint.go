@@ -7,6 +7,8 @@ package endpoint
 
 import (
 	"crypto/tls"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"html"
@@ -197,7 +199,7 @@ func WithoutURL(err error) error {
 const MinPiece = 24
 
 // Redact replaces every secret in s, raw or escaped as in a query string, a
-// form body, a path, HTML or JSON, by its fingerprint, and then every run of
+// form body, a path, HTML, XML or JSON, by its fingerprint, and then every run of
 // MinPiece or more characters that is a piece of one of those forms by
 // "[piece of {fingerprint}]": a server may echo the request back, whole or
 // cut. Redact works on the whole of s; callers cut its result, never its
@@ -246,15 +248,21 @@ type echo struct{ form, secret string }
 
 // echoForms returns the ways a server may write secret back: as sent (raw,
 // query or form escaped, path escaped) or as its own encoder writes a
-// string (HTML or XML escaped; JSON with an escaped solidus). A secret made
-// of unreserved characters only, as JWTs are, has one form.
+// string (HTML or XML escaped; JSON as Go writes it, \u0026 and all, and
+// with an escaped solidus as others do). A secret made of unreserved
+// characters only, as JWTs are, has one form.
 func echoForms(secret string) []string {
 	forms := []string{secret}
 	if !strings.ContainsFunc(secret, func(r rune) bool { return !unreserved(r) }) {
 		return forms
 	}
+	var x strings.Builder
+	_ = xml.EscapeText(&x, []byte(secret))
+	j, _ := json.Marshal(secret)
+	js := string(j[1 : len(j)-1])
 	for _, f := range []string{
-		url.QueryEscape(secret), url.PathEscape(secret), html.EscapeString(secret), strings.ReplaceAll(secret, "/", `\/`),
+		url.QueryEscape(secret), url.PathEscape(secret), html.EscapeString(secret), x.String(),
+		js, strings.ReplaceAll(js, "/", `\/`),
 	} {
 		if !slices.Contains(forms, f) {
 			forms = append(forms, f)

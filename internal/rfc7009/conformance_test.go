@@ -40,24 +40,5 @@ func provider(auth string) revoketest.Provider {
 		// is empty in practice.
 		Revoked:           func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) },
 		CorrelationHeader: "X-Request-Id",
-		KnownFailures: map[string]string{
-			"unrecognised 2xx/JSON success false":                           allowList,
-			"unrecognised 2xx/JSON status error":                            allowList,
-			"unrecognised 2xx/HTML page after 70 KiB of blanks":             allowList,
-			"unrecognised 2xx/empty JSON object padded past the read limit": allowList,
-			"echoed secret/plain text/long secrets":                         redactBeforeCut,
-			"echoed secret/HTML page/short secrets":                         htmlEntities,
-		},
 	}
 }
-
-// Why the cases in KnownFailures fail today; remove each entry once the
-// change named lands (the suite then says so).
-const (
-	allowList = "any 2xx JSON without an \"error\" member, and a body whose first 64 KiB are blank, is revoked; " +
-		"fixed by the allow-list (issue 9 item 1)"
-	redactBeforeCut = "a plain-text body is cut to 800 bytes before redaction, so a 1 KB token echoed in it leaks its start; " +
-		"fixed by redacting before any cut (issue 10 item 6)"
-	htmlEntities = "an HTML title is redacted without decoding its entities, so a secret with & < > ' or \" escaped by the page " +
-		"leaks the pieces between them"
-)

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"html"
 	"math/rand/v2"
 	"net/url"
@@ -23,12 +24,14 @@ func LongSecret(seed uint64, n int) string {
 
 // SecretPiece returns a run of size characters of one of secrets, in any
 // form a server, an encoder or a logger may write it in (raw, query or path
-// escaped, HTML escaped, JSON with or without an escaped solidus), that text
+// escaped, HTML or XML escaped, JSON with or without an escaped solidus), that text
 // holds, or "" when it holds none.
 func SecretPiece(text string, size int, secrets ...string) string {
 	for _, s := range secrets {
 		j, _ := json.Marshal(s)
-		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s),
+		var x strings.Builder
+		_ = xml.EscapeText(&x, []byte(s))
+		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s), html.EscapeString(s), x.String(),
 			strings.ReplaceAll(s, "/", `\/`), strings.Trim(string(j), `"`)} {
 			for i := 0; i+size <= len(form); i++ {
 				if w := form[i : i+size]; strings.Contains(text, w) {
