@@ -13,13 +13,13 @@ import (
 func main() {
 	// The first SIGINT or SIGTERM stops the run gently: no new requests,
 	// in-flight ones finish and are recorded. A second one exits at once;
-	// every recorded row is already in the outcome file.
-	ctx, cancel := context.WithCancel(context.Background())
+	// every recorded row is already in the outcome file. The cancellation's
+	// cause names the signal, so that the run can say what stopped it.
+	ctx, cancel := context.WithCancelCause(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-signals
-		cancel()
+		cancel(cli.Interrupted(<-signals))
 		<-signals
 		os.Exit(cli.ExitStopped)
 	}()

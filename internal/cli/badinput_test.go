@@ -177,7 +177,7 @@ func runCorpusFile(t *testing.T, path string, rows map[int64]rowWant, refused st
 	}
 	wantCode := ExitOK
 	if anyInvalid {
-		wantCode = ExitRows
+		wantCode = ExitInvalid // nothing else fails here
 	}
 	if res.code != wantCode {
 		t.Fatalf("exit %d, want %d:\n%s", res.code, wantCode, res.stderr)

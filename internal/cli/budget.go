@@ -2,10 +2,7 @@ package cli
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
 // withBudget returns a context that is cancelled once d has passed (never
@@ -13,24 +10,15 @@ import (
 // cron window) stops the way a first signal stops it: no new request starts,
 // requests in flight finish and are recorded, and the run can be resumed.
 //
-// It cancels rather than using context.WithTimeout on purpose: the pool takes
-// a cause other than context.Canceled for the error that broke the run, and
-// a spent budget is a gentle stop, not a failure. spent tells the two apart
-// afterwards; release frees the timer.
-func withBudget(parent context.Context, d time.Duration, log zerolog.Logger) (ctx context.Context, spent func() bool, release func()) {
+// It cancels with a budgetSpent cause rather than using
+// context.WithTimeout on purpose: the cause names the budget in the final
+// error, and it counts as a cancellation, a gentle stop, for the pool
+// rather than as the error that broke the run. release frees the timer.
+func withBudget(parent context.Context, d time.Duration) (ctx context.Context, release func()) {
 	if d <= 0 {
-		return parent, func() bool { return false }, func() {}
+		return parent, func() {}
 	}
-	ctx, cancel := context.WithCancel(parent)
-	var fired atomic.Bool
-	timer := time.AfterFunc(d, func() {
-		if ctx.Err() != nil {
-			return // already stopping (a signal, or the run ended)
-		}
-		fired.Store(true)
-		log.Warn().Str("max_duration", d.String()).
-			Msg("time budget spent: sending no new requests; those in flight finish and are recorded; continue with --resume")
-		cancel()
-	})
-	return ctx, fired.Load, func() { timer.Stop(); cancel() }
+	ctx, cancel := context.WithCancelCause(parent)
+	timer := time.AfterFunc(d, func() { cancel(budgetSpent{d}) })
+	return ctx, func() { timer.Stop(); cancel(nil) }
 }

@@ -36,10 +36,14 @@ func TestMaxDurationStopsGentlyAndResumes(t *testing.T) {
 	if res.code != ExitStopped {
 		t.Fatalf("exit %d, want %d:\n%s", res.code, ExitStopped, res.stderr)
 	}
-	if !strings.Contains(res.stderr, "bulkrevoke: time budget (--max-duration 300ms) spent") || !strings.Contains(res.stderr, "--resume") {
-		t.Errorf("the final message does not say the budget ran out and how to go on:\n%s", res.stderr)
+	// JSON logs: the last word is an error-level line naming the cause.
+	lines := jsonLines(t, res.stderr)
+	last := lines[len(lines)-1]
+	if last["level"] != "error" || !strings.Contains(fmt.Sprint(last["error"]), "time budget (--max-duration 300ms) spent") ||
+		!strings.Contains(fmt.Sprint(last["message"]), "--resume") || last["exit_code"] != float64(ExitStopped) {
+		t.Errorf("the final line does not say the budget ran out and how to go on: %v\n%s", last, res.stderr)
 	}
-	if !hasLogLine(res.stderr, "warn", "time budget spent") {
+	if !hasLogLine(res.stderr, "warn", "time budget (--max-duration 300ms) spent") {
 		t.Errorf("no warning logged when the budget ran out:\n%s", res.stderr)
 	}
 	first := readOutcomes(t, out)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur"
+	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 )
@@ -72,6 +73,13 @@ type Config struct {
 	Shard input.Shard
 	// MaxDuration is the run's time budget; 0 means none.
 	MaxDuration time.Duration
+
+	// Name tells this run's metrics and summary from other runs' (--name):
+	// by default the job file's base name, else "bulkrevoke".
+	Name string
+	// PushURL is the Prometheus Pushgateway to push the metrics to; nil
+	// for none.
+	PushURL *url.URL
 }
 
 // usageError is a command line or configuration that cannot run: exit 2,
@@ -99,7 +107,7 @@ they were issued to; its secret comes from $REVOKE_CLIENT_SECRET or
 
 Examples:
   # Try it: a simulated Concur instance on loopback, nothing leaves the machine
-  bulkrevoke run --sandbox --out outcomes.csv sample-input.csv
+  bulkrevoke run --sandbox --force --out outcomes.csv sample-input.csv
 
   # Offboarding sweep: HR's leavers, every token of theirs for the app
   CONCUR_ADMIN_TOKEN=$(cat /run/secrets/concur) \
@@ -118,10 +126,11 @@ Examples:
     --revoke-url https://example.okta.com/oauth2/v1/revoke --client-id 0oa1b2c3 \
     --out okta-outcomes.csv okta-tokens.csv
 
-Exit codes: 0 all revoked/not_found/duplicate/dry_run; 1 some failed or
-invalid; 2 usage or unreadable input, nothing sent; 3 stopped early
-(credentials rejected, interrupted or --max-duration spent; resume with
---resume).
+Exit codes: 0 all revoked/not_found/duplicate/dry_run; 1 some row failed (a
+token may still be alive); 2 usage or unreadable input, nothing sent; 3
+stopped early (credentials rejected, interrupted or --max-duration spent;
+resume with --resume); 4 no row failed, but some were invalid (fix the
+input).
 
 Flags:
 `
@@ -130,6 +139,8 @@ Flags:
 type flagValues struct {
 	baseURL, tokenFile, format, job string
 	provider                        providerValues
+	// input is --input; pushURL is --push-url, checked in complete.
+	input, pushURL string
 }
 
 // newRunFlags declares the flags of "run", bound to cfg and raw.
@@ -156,7 +167,7 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per request, 1s to 10m")
 	fs.StringVar(&cfg.UserParam, "user-param", "consumerKey", "query parameter naming the application on user rows: consumerKey or client_id")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "read and validate everything, record dry_run outcomes, send nothing")
-	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live, answers a few requests with 503, throttles above 100 requests/s)")
+	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live except about one token in five it knows as already revoked, answers every twelfth request with 503, throttles above 100 requests/s)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "auto", "log format on stderr: json, console, or auto (console on a terminal)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.Progress, "progress", progressAuto, "progress display `auto|bar|log|off`: auto shows a bar on a terminal and logs a progress line every --progress-interval elsewhere")
@@ -165,6 +176,9 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsFile, "metrics-file", "", "write Prometheus metrics to `PATH` (node-exporter textfile collector, e.g. /var/lib/node_exporter/bulkrevoke.prom), refreshed during the run")
 	fs.Var(&cfg.Shard, "shard", "take only shard `I/N` of the input: I counts from 0 (as $JOB_COMPLETION_INDEX); each shard needs its own --out, and --rate is per shard")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 0, "time budget `D`, e.g. 50m: then stop as on a signal (in-flight requests finish and are recorded), exit 3, continue with --resume; 0 = none")
+	fs.StringVar(&raw.input, "input", "", "the input file `PATH`, as the INPUT argument (give one or the other, or both the same)")
+	fs.StringVar(&cfg.Name, "name", "", "the run's `NAME` in the metrics' name label and the summary (default: the --job file's base name, else bulkrevoke)")
+	fs.StringVar(&raw.pushURL, "push-url", "", "push the metrics to the Prometheus Pushgateway at `URL` every --progress-interval and at the end, grouped by job=\"bulkrevoke\", name and shard (https, or http on loopback only); an unreachable gateway is a warning")
 	addProviderFlags(fs, cfg, &raw.provider)
 	return fs
 }
@@ -197,17 +211,42 @@ func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Conf
 	if err := applyEnv(fs, getenv); err != nil {
 		return cfg, &usageError{err}
 	}
+	// $BULKREVOKE_INPUT is the environment's layer, below the command
+	// line's INPUT; --input is the command line's.
+	envInput := raw.input
+	raw.input = ""
 	positional, err := parseArgs(fs, args)
 	if err != nil {
 		return cfg, err
 	}
 	switch {
+	case len(positional) > 1:
+		return cfg, usagef("want exactly one INPUT file (or -), got %d; see bulkrevoke run -h", len(positional))
+	case len(positional) == 1 && raw.input != "" && raw.input != positional[0]:
+		return cfg, usagef("--input %s and INPUT %s name two inputs: give one", raw.input, positional[0])
 	case len(positional) == 1:
 		cfg.Input = positional[0]
-	case len(positional) == 0 && jobInput != "":
+	case raw.input != "":
+		cfg.Input = raw.input
+	case envInput != "":
+		cfg.Input = envInput
+	case jobInput != "":
 		cfg.Input = jobInput
 	default:
-		return cfg, usagef("want exactly one INPUT file (or -), got %d; see bulkrevoke run -h", len(positional))
+		return cfg, usagef("want exactly one INPUT file (or -), or --input; see bulkrevoke run -h")
+	}
+	if cfg.Name == "" {
+		cfg.Name = defaultName(jobPath)
+	}
+	if err := checkName(cfg.Name); err != nil {
+		return cfg, err
+	}
+	if raw.pushURL != "" {
+		u, err := endpoint.ParseURL(raw.pushURL)
+		if err != nil {
+			return cfg, &usageError{fmt.Errorf("--push-url: %w", err)}
+		}
+		cfg.PushURL = u
 	}
 	// Left out everywhere (flag, environment, job file: each sets the
 	// flag), the pool sizes itself; given, it is kept.
@@ -244,7 +283,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, &usageError{err}
+			return nil, &usageError{withSuggestion(fs, err)}
 		}
 		if fs.NArg() == 0 {
 			return positional, nil

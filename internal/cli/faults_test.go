@@ -89,8 +89,8 @@ func TestSurvivesFaults(t *testing.T) {
 			out := outPath(t, "out.csv")
 
 			res, sum := runJob(t, srv, testAdminToken, append([]string{"--rate", "0", "--concurrency", "8", "--out", out, in.path}, tc.args...)...)
-			if res.code != ExitRows { // the invalid row; every other row succeeds
-				t.Fatalf("exit %d, want %d:\n%s", res.code, ExitRows, res.stderr)
+			if res.code != ExitInvalid { // the invalid row; every other row succeeds
+				t.Fatalf("exit %d, want %d:\n%s", res.code, ExitInvalid, res.stderr)
 			}
 			if sum.Unrecorded != 0 {
 				t.Errorf("a completed run left %d requests unrecorded", sum.Unrecorded)

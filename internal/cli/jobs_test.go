@@ -16,24 +16,31 @@ import (
 // jobDir holds the repository's job files.
 const jobDir = "../../jobs"
 
-// sampleInput is the repository's sample: 9 data rows on lines 2–10, line 8
-// a duplicate of line 2, line 9 invalid (a user without consumerKey).
-const sampleInput = "../../sample-input.csv"
+// sampleInput is the repository's sample, the README's first command: 9
+// data rows on lines 2–10, line 9 a duplicate of line 2, none invalid.
+// sampleWithErrors, the README's dry-run example, is the same with two
+// invalid rows after them: line 11 a user without consumerKey, line 12 a
+// token and a user on one row.
+const (
+	sampleInput      = "../../sample-input.csv"
+	sampleWithErrors = "../../sample-input-with-errors.csv"
+)
 
-// checkSampleOutcomes checks an outcome file of a dry run over sampleInput:
-// line 8 duplicate, the given lines invalid, every other line dry_run.
+// checkSampleOutcomes checks an outcome file of a dry run over
+// sampleWithErrors: line 9 duplicate, the given lines invalid, every other
+// line dry_run.
 func checkSampleOutcomes(t *testing.T, path string, invalid ...int64) {
 	t.Helper()
 	got := readOutcomes(t, path)
-	if len(got) != 9 {
-		t.Errorf("%s holds %d rows, want one per input row (9)", path, len(got))
+	if len(got) != 11 {
+		t.Errorf("%s holds %d rows, want one per input row (11)", path, len(got))
 	}
-	for line := int64(2); line <= 10; line++ {
+	for line := int64(2); line <= 12; line++ {
 		want := revoke.DryRun
 		switch {
 		case slices.Contains(invalid, line):
 			want = revoke.Invalid
-		case line == 8:
+		case line == 9:
 			want = revoke.Duplicate
 		}
 		if got[line].Status != want {
@@ -42,13 +49,12 @@ func checkSampleOutcomes(t *testing.T, path string, invalid ...int64) {
 	}
 }
 
-// sampleInvalid are sampleInput's invalid lines for Concur: a user
-// without consumerKey.
-var sampleInvalid = []int64{9}
+// sampleInvalid are sampleWithErrors' invalid lines for Concur.
+var sampleInvalid = []int64{11, 12}
 
 // TestJobFilesDryRun runs every job file in jobs/ through the real parser
 // and a whole dry run, as the README shows from the repository root:
-// bulkrevoke run --job jobs/X.yaml --dry-run sample-input.csv
+// bulkrevoke run --job jobs/X.yaml --dry-run sample-input-with-errors.csv
 //
 // It is not parallel: the job files' relative paths resolve against the
 // working directory, which the test moves to a scratch directory so that
@@ -63,7 +69,7 @@ func TestJobFilesDryRun(t *testing.T) {
 			t.Errorf("jobs/%s is missing", want)
 		}
 	}
-	sample, err := filepath.Abs(sampleInput)
+	sample, err := filepath.Abs(sampleWithErrors)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +102,8 @@ func TestJobFilesDryRun(t *testing.T) {
 			// Twice: a job file with resume: true can be run again.
 			for run := 1; run <= 2; run++ {
 				res := runMain(t, context.Background(), nil, "", "run", "--job", job, "--dry-run", "--log-format", "json", sample)
-				if res.code != ExitRows {
-					t.Fatalf("run %d: exit %d, want %d (sample-input.csv has an invalid row):\n%s", run, res.code, ExitRows, res.stderr)
+				if res.code != ExitInvalid {
+					t.Fatalf("run %d: exit %d, want %d (the sample has invalid rows, and a dry run fails none):\n%s", run, res.code, ExitInvalid, res.stderr)
 				}
 				if strings.Contains(res.stderr, "bulkrevoke: ") {
 					t.Errorf("run %d: unexpected error:\n%s", run, res.stderr)
@@ -124,7 +130,7 @@ func TestRealRunAfterDryRunSendsEveryRow(t *testing.T) {
 	job := writeFile(t, dir, "job.yaml", "resume: true\nrate: 0\nout: "+out+"\nbase-url: "+srv.url+"\n")
 	env := map[string]string{EnvAdminToken: testAdminToken}
 
-	if res := runMain(t, context.Background(), env, "", "run", "--job", job, "--dry-run", sampleInput); res.code != ExitRows {
+	if res := runMain(t, context.Background(), env, "", "run", "--job", job, "--dry-run", sampleWithErrors); res.code != ExitInvalid {
 		t.Fatalf("dry run: exit %d:\n%s", res.code, res.stderr)
 	}
 	checkSampleOutcomes(t, out, sampleInvalid...)
@@ -132,21 +138,21 @@ func TestRealRunAfterDryRunSendsEveryRow(t *testing.T) {
 		t.Fatalf("the dry run sent %d requests", n)
 	}
 
-	if res := runMain(t, context.Background(), env, "", "run", "--job", job, sampleInput); res.code != ExitRows {
+	if res := runMain(t, context.Background(), env, "", "run", "--job", job, sampleWithErrors); res.code != ExitInvalid {
 		t.Fatalf("real run: exit %d:\n%s", res.code, res.stderr)
 	}
 	got := readOutcomes(t, out)
-	if len(got) != 9 {
-		t.Errorf("outcome file holds %d rows, want 9", len(got))
+	if len(got) != 11 {
+		t.Errorf("outcome file holds %d rows, want 11", len(got))
 	}
 	for line, o := range got {
 		if o.Status == revoke.DryRun {
 			t.Errorf("line %d still dry_run after the real run", line)
 		}
 	}
-	// 9 rows: one duplicate and one invalid are never sent.
-	if n := srv.hits.Load(); n != 7 {
-		t.Errorf("the real run sent %d requests, want 7", n)
+	// 11 rows: one duplicate and two invalid are never sent.
+	if n := srv.hits.Load(); n != 8 {
+		t.Errorf("the real run sent %d requests, want 8", n)
 	}
 }
 

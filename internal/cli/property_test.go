@@ -123,7 +123,7 @@ func TestPropertyOutcomesAgreeWithServer(t *testing.T) {
 			got := readOutcomes(t, out)
 
 			var attempts int64
-			bad := false
+			failed, invalid := false, false
 			for line, row := range in.rows {
 				o, ok := got[line]
 				if !ok {
@@ -141,7 +141,8 @@ func TestPropertyOutcomesAgreeWithServer(t *testing.T) {
 				default:
 					want, wantAttempts, _ = modelRow(plan, row.key, liveAt[row.key], maxAttempts)
 				}
-				bad = bad || want == revoke.Failed || want == revoke.Invalid
+				failed = failed || want == revoke.Failed
+				invalid = invalid || want == revoke.Invalid
 				if o.Status != want || o.Attempts != wantAttempts {
 					t.Errorf("line %d (%s): %s after %d attempts, want %s after %d (%s)", line, row.csv, o.Status, o.Attempts, want, wantAttempts, o.Error)
 				}
@@ -166,8 +167,11 @@ func TestPropertyOutcomesAgreeWithServer(t *testing.T) {
 			}
 			t.Logf("%d rows, %d requests, %d faults injected: %v", len(in.rows), srv.hits.Load(), srv.Stats().Faults, sum.Rows)
 			wantCode := ExitOK
-			if bad {
+			switch {
+			case failed:
 				wantCode = ExitRows
+			case invalid:
+				wantCode = ExitInvalid
 			}
 			if res.code != wantCode {
 				t.Errorf("exit %d, want %d", res.code, wantCode)

@@ -322,10 +322,11 @@ func TestRFC7009Settings(t *testing.T) {
 }
 
 // checkRFC7009SampleOutcomes is checkSampleOutcomes for a dry run of
-// sample-input.csv with --provider rfc7009: its user rows are invalid there.
+// sample-input-with-errors.csv with --provider rfc7009: its user rows are
+// invalid there too.
 func checkRFC7009SampleOutcomes(t *testing.T, path string) {
 	t.Helper()
-	checkSampleOutcomes(t, path, 4, 5, 6, 9)
+	checkSampleOutcomes(t, path, 4, 5, 6, 11, 12)
 	got := readOutcomes(t, path)
 	if reason := got[4].Error; !strings.Contains(reason, "RFC 7009") {
 		t.Errorf("line 4: reason %q does not say why a user row is invalid here", reason)

@@ -9,11 +9,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
-	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,12 +29,15 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
-// Exit codes, the contract with scripts and schedulers.
+// Exit codes, the contract with scripts and schedulers. 1 and 4 differ in
+// who acts: a failed row may leave a token alive (page someone), an invalid
+// row is a data problem (tell whoever wrote the input).
 const (
 	ExitOK      = 0 // every row revoked, not_found, duplicate or dry_run
-	ExitRows    = 1 // some row failed or was invalid
+	ExitRows    = 1 // some row failed: a token may still be alive
 	ExitUsage   = 2 // bad flags, configuration or input: nothing was sent
 	ExitStopped = 3 // stopped early: credentials rejected, interrupted, or broken infrastructure
+	ExitInvalid = 4 // no row failed, but some were invalid: a data problem
 )
 
 // Log keys, shared so that logs can be queried by them.
@@ -46,41 +50,92 @@ const (
 	keyAttempts = "attempts"
 	keyError    = "error"
 	keyCorrID   = "correlation_id"
+	keyExitCode = "exit_code"
 )
 
-// errRows marks a run that finished with failed or invalid rows.
-var errRows = errors.New("some rows failed or were invalid")
+// errRows marks a run that finished with failed rows, errInvalid one whose
+// only trouble was invalid rows.
+var (
+	errRows    = errors.New("some rows failed")
+	errInvalid = errors.New("some rows were invalid")
+)
 
 // Main runs the command line and returns the process exit code. Everything
 // the process touches comes in as arguments, so tests drive it directly.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return exitCode(run(ctx, args, getenv, stdin, stdout, stderr), stderr)
+	var end ending
+	err := run(ctx, args, getenv, stdin, stdout, stderr, &end)
+	code := exitCodeOf(err)
+	end.tell(stderr, err, code)
+	return code
 }
 
-// exitCode maps the error of run to the exit code, and tells stderr what
-// went wrong and what to do next. With io.Discard it only classifies.
-func exitCode(err error, stderr io.Writer) int {
+// exitCodeOf maps the error of run to the exit code.
+func exitCodeOf(err error) int {
 	var usage *usageError
-	var fatal *revoke.FatalError
 	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.Is(err, errRows):
 		return ExitRows
+	case errors.Is(err, errInvalid):
+		return ExitInvalid
 	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "bulkrevoke: %v\n", err)
 		return ExitUsage
+	default:
+		return ExitStopped
+	}
+}
+
+// ending tells stderr how the run ended: in JSON log mode as one
+// error-level JSON line, so that every line on stderr is JSON; else as a
+// line for a person. json is set once the log format is known; log once
+// the logger exists.
+type ending struct {
+	json bool
+	log  *zerolog.Logger
+}
+
+// tell says what went wrong and what to do next. Failed or invalid rows
+// are not an error of the run: the summary and the row warnings say them.
+func (e *ending) tell(stderr io.Writer, err error, code int) {
+	if err == nil || errors.Is(err, flag.ErrHelp) || errors.Is(err, errRows) || errors.Is(err, errInvalid) {
+		return
+	}
+	var fatal *revoke.FatalError
+	next := ""
+	switch {
+	case code == ExitUsage:
+	case errors.As(err, &fatal):
+		next = "nothing more was sent; fix that, then continue with --resume: it sends the rows not recorded"
+	case errors.Is(err, revoke.ErrStopped):
+		next = "continue with --resume"
+	}
+	if e.json {
+		log := e.log
+		if log == nil {
+			l := zerolog.New(zerolog.SyncWriter(stderr)).With().Timestamp().Logger()
+			log = &l
+		}
+		msg := "refused before sending anything"
+		if code != ExitUsage {
+			msg = "stopped early"
+			if next != "" {
+				msg += ": " + next
+			}
+		}
+		// WithLevel, not Error: the process's last word is written
+		// whatever --log-level says.
+		log.WithLevel(zerolog.ErrorLevel).AnErr(keyError, err).Int(keyExitCode, code).Msg(msg)
+		return
+	}
+	switch {
 	case errors.As(err, &fatal):
 		fmt.Fprintf(stderr, "bulkrevoke: stopped: %v\nNothing more was sent. Fix that, then continue with --resume: it sends the rows not recorded.\n", err)
-		return ExitStopped
-	case errors.Is(err, revoke.ErrStopped):
-		fmt.Fprintf(stderr, "bulkrevoke: %v; continue with --resume\n", err)
-		return ExitStopped
+	case next != "":
+		fmt.Fprintf(stderr, "bulkrevoke: %v; %s\n", err, next)
 	default:
 		fmt.Fprintf(stderr, "bulkrevoke: %v\n", err)
-		return ExitStopped
 	}
 }
 
@@ -91,7 +146,7 @@ Commands:
   version   print the version
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer, end *ending) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
 		return usagef("no command given")
@@ -110,6 +165,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	cfg, err := parseRun(args[1:], getenv, stderr)
 	if err != nil {
+		// The configuration is unusable, so JSON only if it was asked
+		// for in so many words, on the command line, in the environment
+		// or in the job file.
+		end.json = cfg.LogFormat == "json" || askedForJSON(args[1:], getenv)
 		return err
 	}
 	// One run per outcome file, from before its first byte is written to
@@ -126,7 +185,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	watch := newWatch(cfg, args[1:], stderr)
 	log := newLogger(cfg, stderr, watch.screen)
 	watch.log = log
+	end.json, end.log = !consoleLogs(cfg, stderr), &log
 	return watch.finish(execute(ctx, cfg, stdin, watch, log))
+}
+
+// askedForJSON reports whether the arguments or the environment ask for
+// JSON logs, for a command line too broken to parse.
+func askedForJSON(args []string, getenv func(string) string) bool {
+	json := getenv(envName("log-format")) == "json"
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return json
+		case a == "-log-format" || a == "--log-format":
+			json = i+1 < len(args) && args[i+1] == "json"
+		case strings.HasPrefix(a, "-log-format=") || strings.HasPrefix(a, "--log-format="):
+			_, v, _ := strings.Cut(a, "=")
+			json = v == "json"
+		}
+	}
+	return json
 }
 
 // newLogger logs to out (the screen, which keeps log lines off the progress
@@ -151,7 +229,7 @@ func newLogger(cfg Config, stderr, out io.Writer) zerolog.Logger {
 func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log zerolog.Logger) error {
 	// The budget is a window of wall time, so it counts from here, the
 	// survey of the input included.
-	ctx, budgetSpent, releaseBudget := withBudget(ctx, cfg.MaxDuration, log)
+	ctx, releaseBudget := withBudget(ctx, cfg.MaxDuration)
 	defer releaseBudget()
 
 	src, closeInput, err := openInput(cfg, stdin)
@@ -215,11 +293,11 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	}
 
 	watch.begin(total, pool.Stats)
+	stopAcked := acknowledgeStop(ctx, cfg, pool.Stats, watch, log)
 	start := time.Now()
 	runErr := pool.Run(ctx, revoke.CheckRows(shardRows(src, cfg.Shard), rowCheck(cfg)), record)
-	if budgetSpent() && errors.Is(runErr, revoke.ErrStopped) {
-		runErr = fmt.Errorf("time budget (--max-duration %v) spent: %w", cfg.MaxDuration, runErr)
-	}
+	stopAcked()
+	runErr = nameTheCause(ctx, runErr)
 	elapsed := time.Since(start)
 	watch.end(runErr == nil)
 	if err := syncs.stop(); err != nil && runErr == nil {
@@ -229,21 +307,21 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		runErr = fmt.Errorf("close outcome file %s: %w", cfg.Out, err)
 	}
 	stats := pool.Stats()
-	summary := log.Info()
-	if runErr != nil {
-		summary = log.Error().AnErr(keyError, runErr)
+	// This run's counts, for the finished line, which watch.finish logs
+	// once the exit code is known.
+	runTally := tally
+	watch.finishedLine = func(ev *zerolog.Event) *zerolog.Event {
+		dict := zerolog.Dict()
+		for _, s := range report.Statuses() {
+			dict.Int64(string(s), runTally.ByStatus[s])
+		}
+		return ev.Dict("rows", dict).Int64("requests", stats.Requests).Int64("retries", stats.Retries).
+			Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).Int64("probe_requests", stats.Probes).
+			Int64("skipped", stats.Skipped).Int64("duration_ms", elapsed.Milliseconds()).
+			Float64("achieved_rate", float64(stats.Requests)/max(elapsed.Seconds(), 1e-9)).
+			Float64("settled_rate", math.Round(stats.SettledRate*10)/10).Float64("final_rate", stats.Rate).
+			Int("peak_in_flight", stats.PeakInFlight)
 	}
-	dict := zerolog.Dict()
-	for _, s := range report.Statuses() {
-		dict.Int64(string(s), tally.ByStatus[s])
-	}
-	summary.Dict("rows", dict).Int64("requests", stats.Requests).Int64("retries", stats.Retries).
-		Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).Int64("probe_requests", stats.Probes).
-		Int64("skipped", stats.Skipped).Int64("duration_ms", elapsed.Milliseconds()).
-		Float64("achieved_rate", float64(stats.Requests)/max(elapsed.Seconds(), 1e-9)).
-		Float64("settled_rate", math.Round(stats.SettledRate*10)/10).Float64("final_rate", stats.Rate).
-		Int("peak_in_flight", stats.PeakInFlight).
-		Msg("finished")
 	if runErr != nil {
 		return runErr
 	}
@@ -260,8 +338,11 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 			return fmt.Errorf("re-read outcome file: %w", err)
 		}
 	}
-	if tally.ByStatus[revoke.Failed]+tally.ByStatus[revoke.Invalid] > 0 {
+	switch {
+	case tally.ByStatus[revoke.Failed] > 0:
 		return errRows
+	case tally.ByStatus[revoke.Invalid] > 0:
+		return errInvalid
 	}
 	return nil
 }
@@ -335,6 +416,7 @@ func instance(cfg Config) (revoke.Revoker, string, func(), error) {
 		srv, err := sim.Start(sim.Config{
 			AdminToken: token,
 			Live:       true,
+			Dead:       sandboxDead,
 			Latency:    10 * time.Millisecond,
 			Jitter:     20 * time.Millisecond,
 			// Maintenance 503s on a few requests show retries; a limit
@@ -391,12 +473,22 @@ func connections(concurrency int) int {
 // sandboxRateLimit is the simulated instance's limit, in requests/s.
 const sandboxRateLimit = 100
 
-// sandboxFaults answers about one request in twelve with a 503.
-func sandboxFaults(int64, *http.Request) sim.Fault {
-	if mrand.IntN(12) == 0 {
+// sandboxFaults answers one request in twelve with a 503, from the second,
+// so that even a short sandbox run shows a retry.
+func sandboxFaults(n int64, _ *http.Request) sim.Fault {
+	if n%12 == 2 {
 		return sim.Status503
 	}
 	return sim.None
+}
+
+// sandboxDead picks the tokens the sandbox knows as already revoked: about
+// one in five, by a hash of the token, so that a run shows not_found too,
+// and the same token always gets the same answer.
+func sandboxDead(token string) bool {
+	h := fnv.New32a()
+	h.Write([]byte(token))
+	return h.Sum32()%5 == 0
 }
 
 func randomToken() string {
@@ -409,10 +501,47 @@ func randomToken() string {
 // -ldflags "-X github.com/bulkrevoke/bulkrevoke/internal/cli.version=v1.2.3".
 var version = ""
 
-// Version returns the stamped version, else "dev".
+// Version returns the stamped version; else what the Go toolchain recorded
+// in the binary (see versionFromBuild); else "dev".
 func Version() string {
-	if version != "" {
-		return strings.TrimSpace(version)
+	if v := strings.TrimSpace(version); v != "" {
+		return v
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v := versionFromBuild(bi); v != "" {
+			return v
+		}
 	}
 	return "dev"
+}
+
+// versionFromBuild is the version a plain go build records: the module's
+// version when it has one (go install ...@v1.2.3, or a pseudo-version
+// derived from the VCS since Go 1.24, +dirty included), else the first 12
+// hex digits of the VCS revision, plus "+dirty" when the work tree had
+// changes. "" when the build recorded neither (go run, go test).
+func versionFromBuild(bi *debug.BuildInfo) string {
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev string
+	var dirty bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
 }

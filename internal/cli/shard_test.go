@@ -101,7 +101,7 @@ func TestShardsCoverEveryRowOnce(t *testing.T) {
 						t.Errorf("shard %d, line %d: %q, want %q", i, line, o.Status, want[line])
 					}
 					if o.Status == revoke.Invalid {
-						wantCode = ExitRows
+						wantCode = ExitInvalid
 					}
 				}
 				if res.code != wantCode {
@@ -156,7 +156,7 @@ func TestShardsSendEachTargetOnce(t *testing.T) {
 		out := filepath.Join(dir, fmt.Sprintf("out-%d.csv", i))
 		res := runMain(t, context.Background(), env, "", "run", "--base-url", srv.url, "--rate", "0",
 			"--shard", fmt.Sprintf("%d/3", i), "--out", out, in)
-		if res.code != ExitOK && res.code != ExitRows {
+		if res.code != ExitOK && res.code != ExitInvalid {
 			t.Fatalf("shard %d: exit %d:\n%s", i, res.code, res.stderr)
 		}
 		for line, o := range readOutcomes(t, out) {

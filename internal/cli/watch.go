@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/progress"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
@@ -76,13 +79,33 @@ type watch struct {
 
 	lastSuccess     time.Time
 	lastSuccessRead bool
+
+	// pusher pushes the metrics to --push-url; pushedLastSuccess is the
+	// gateway's last-success time for this run's group, when it could say.
+	pusher            *report.Pusher
+	pushedLastSuccess time.Time
+	pushedKnown       bool
+	pushedRead        bool
+
+	// finishedLine adds the run's counts to the "finished" log line; set
+	// by execute once the pool has returned.
+	finishedLine func(*zerolog.Event) *zerolog.Event
 }
+
+// pushTimeout bounds one push: a gateway that hangs must not hold up the
+// progress lines or the end of the run.
+const pushTimeout = 10 * time.Second
 
 // newWatch decides how the run shows its progress on stderr. Logs are to be
 // written through w.screen, so that they never tear the bar.
 func newWatch(cfg Config, args []string, stderr io.Writer) *watch {
 	terminal := isTerminal(stderr)
+	var pusher *report.Pusher
+	if cfg.PushURL != nil {
+		pusher = &report.Pusher{URL: cfg.PushURL, Client: endpoint.WithoutRedirects(&http.Client{Timeout: pushTimeout})}
+	}
 	return &watch{
+		pusher: pusher,
 		cfg:    cfg,
 		args:   args,
 		screen: progress.NewScreen(stderr),
@@ -113,8 +136,11 @@ func (w *watch) begin(total int64, stats func() revoke.Stats) {
 	w.runStart = time.Now()
 	if w.cfg.MetricsFile != "" {
 		w.readLastSuccess()
-		w.refreshMetrics()
 	}
+	if w.pusher != nil {
+		w.readPushedLastSuccess()
+	}
+	w.refreshMetrics()
 	w.tick = make(chan struct{})
 	w.ticking.Add(1)
 	go w.every(w.cfg.ProgressInterval, w.tick)
@@ -159,10 +185,15 @@ func (w *watch) every(interval time.Duration, stop <-chan struct{}) {
 			if w.cfg.Progress == progressLog || (w.cfg.Progress == progressAuto && !w.bar) {
 				progress.Log(w.log, w.meter.Snapshot())
 			}
-			if w.cfg.MetricsFile != "" {
-				w.refreshMetrics()
-			}
+			w.refreshMetrics()
 		}
+	}
+}
+
+// stopping shows on the bar that the run was asked to stop.
+func (w *watch) stopping() {
+	if w.meter != nil {
+		w.meter.Stop()
 	}
 }
 
@@ -186,15 +217,53 @@ func (w *watch) end(finished bool) {
 	w.screen.HideBar(finished)
 }
 
-// refreshMetrics rewrites the metrics file during the run. A failure is
-// logged, not fatal: the revocations matter more than a dashboard, and the
-// final write reports it as an error.
+// refreshMetrics rewrites the metrics file and pushes the metrics during the
+// run. A failure is logged, not fatal: the revocations matter more than a
+// dashboard, and the final write reports it as an error.
 func (w *watch) refreshMetrics() {
+	if w.cfg.MetricsFile == "" && w.pusher == nil {
+		return
+	}
 	m := w.metrics(w.meter.Snapshot(), 0)
 	m.Running = true
-	if err := report.WriteMetrics(w.cfg.MetricsFile, m); err != nil {
-		w.log.Warn().AnErr(keyError, err).Msg("cannot refresh the metrics file")
+	if w.cfg.MetricsFile != "" {
+		if err := report.WriteMetrics(w.cfg.MetricsFile, m); err != nil {
+			w.log.Warn().AnErr(keyError, err).Msg("cannot refresh the metrics file")
+		}
 	}
+	w.push(m)
+}
+
+// push sends m to the Pushgateway, with the gateway's own last-success
+// time. An unreachable gateway is a warning, never a lost run: the outcome
+// file, the summary and the exit code still say everything.
+func (w *watch) push(m report.Metrics) {
+	if w.pusher == nil {
+		return
+	}
+	m.LastSuccess, m.LastSuccessUnknown = w.pushedLastSuccess, !w.pushedKnown
+	ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
+	defer cancel()
+	if err := w.pusher.Push(ctx, m); err != nil {
+		w.log.Warn().AnErr(keyError, err).Msg("cannot push the metrics to the Pushgateway; the run goes on")
+	}
+}
+
+// readPushedLastSuccess reads the gateway's last-success time for this
+// run's group, to carry it forward as the metrics file does. Unreadable,
+// pushes leave it out, and the gateway keeps what it has.
+func (w *watch) readPushedLastSuccess() {
+	if w.pushedRead {
+		return
+	}
+	w.pushedRead = true
+	ctx, cancel := context.WithTimeout(context.Background(), pushTimeout)
+	defer cancel()
+	t, known, err := w.pusher.LastSuccess(ctx, w.cfg.Name, w.cfg.Shard.String())
+	if err != nil {
+		w.log.Warn().AnErr(keyError, err).Msg("cannot read the last success time from the Pushgateway; pushes leave it as it is")
+	}
+	w.pushedLastSuccess, w.pushedKnown = t, known
 }
 
 // readLastSuccess keeps the previous run's last-success time, so that a run
@@ -220,6 +289,8 @@ func (w *watch) metrics(s progress.Snapshot, exit int) report.Metrics {
 	}
 	return report.Metrics{
 		Version:     Version(),
+		Name:        w.cfg.Name,
+		Shard:       w.cfg.Shard.String(),
 		Rows:        s.Rows,
 		InputRows:   s.Total,
 		Requests:    s.Requests,
@@ -230,6 +301,12 @@ func (w *watch) metrics(s progress.Snapshot, exit int) report.Metrics {
 		ExitCode:    exit,
 		LastSuccess: w.lastSuccess,
 	}
+}
+
+// stoppedEarly reports whether runErr is an error of the run itself, not
+// failed or invalid rows, which the counts say.
+func stoppedEarly(runErr error) bool {
+	return runErr != nil && !errors.Is(runErr, errRows) && !errors.Is(runErr, errInvalid)
 }
 
 // snapshot is the meter's final reading; a run refused before it began has
@@ -257,7 +334,7 @@ func (w *watch) finish(runErr error) error {
 
 	final := runErr
 	for range 2 {
-		exit := exitCode(final, io.Discard)
+		exit := exitCodeOf(final)
 		var errs []error
 		if w.cfg.SummaryFile != "" {
 			if err := report.WriteSummary(w.cfg.SummaryFile, w.summary(snap, exit, final, end)); err != nil {
@@ -281,12 +358,29 @@ func (w *watch) finish(runErr error) error {
 			break
 		}
 		final = errors.Join(errs...)
-		if exitCode(final, io.Discard) == exit {
+		if exitCodeOf(final) == exit {
 			break
 		}
 	}
+	exit := exitCodeOf(final)
+	if w.finishedLine != nil {
+		ev := w.log.Info()
+		if stoppedEarly(final) {
+			ev = w.log.Error().AnErr(keyError, final)
+		}
+		w.finishedLine(ev).Int(keyExitCode, exit).Msg("finished")
+	}
+	if w.pusher != nil {
+		// A push that fails is a warning: it never changes the exit code.
+		w.readPushedLastSuccess()
+		if exit == ExitOK {
+			w.pushedLastSuccess, w.pushedKnown = end, true
+		}
+		m := w.metrics(snap, exit)
+		m.Duration = end.Sub(w.start)
+		w.push(m)
+	}
 	if w.human && w.meter != nil {
-		exit := exitCode(final, io.Discard)
 		if err := report.WriteText(w.screen, w.summary(snap, exit, final, end), w.advice(snap, exit)); err != nil {
 			w.log.Warn().AnErr(keyError, err).Msg("cannot print the summary")
 		}
@@ -297,6 +391,8 @@ func (w *watch) finish(runErr error) error {
 func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Time) report.Summary {
 	sum := report.Summary{
 		Version:        Version(),
+		Name:           w.cfg.Name,
+		Shard:          w.cfg.Shard.String(),
 		Input:          w.cfg.Input,
 		OutcomeFile:    w.cfg.Out,
 		Start:          w.start,
@@ -308,7 +404,7 @@ func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Ti
 		Retries:        s.Retries,
 		ConfiguredRate: w.cfg.Rate,
 	}
-	if runErr != nil && !errors.Is(runErr, errRows) {
+	if stoppedEarly(runErr) {
 		sum.Error = runErr.Error()
 	}
 	sum.SetRows(s.Rows)
@@ -343,11 +439,12 @@ func (w *watch) advice(s progress.Snapshot, exit int) []string {
 	case exit == ExitStopped:
 		lines = append(lines, "The input came from standard input, which --resume cannot check: save it to a file to continue.")
 	case exit == ExitRows && failed > 0 && canResume:
-		lines = append(lines, fmt.Sprintf("Send the %d failed rows again (nothing else is re-sent):", failed),
+		lines = append(lines, fmt.Sprintf("Send the %d failed %s again (nothing else is re-sent):", failed, plural(int(failed), "row", "rows")),
 			"  "+resumeCommand(w.args, w.cfg.Force, true))
 	}
-	if exit == ExitRows && invalid > 0 {
-		lines = append(lines, fmt.Sprintf("%d invalid rows were not sent: the error column of %s says why; fix them in a new input file.", invalid, w.cfg.Out))
+	if (exit == ExitRows || exit == ExitInvalid) && invalid > 0 {
+		lines = append(lines, fmt.Sprintf("%d invalid %s not sent: the error column of %s says why; fix %s in a new input file.",
+			invalid, plural(int(invalid), "row was", "rows were"), w.cfg.Out, plural(int(invalid), "it", "them")))
 	}
 	return lines
 }

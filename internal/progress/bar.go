@@ -64,6 +64,11 @@ type BarOptions struct {
 	Force bool
 }
 
+// fallbackColumns is the width of a bar on a terminal that reports no
+// size (docker run -t or kubectl run -it before the first resize, script,
+// some CI runners): the width terminals start with.
+const fallbackColumns = 80
+
 // ShowBar starts drawing a bar fed by m, until HideBar.
 func (s *Screen) ShowBar(m *Meter, opt BarOptions) {
 	s.mu.Lock()
@@ -71,11 +76,19 @@ func (s *Screen) ShowBar(m *Meter, opt BarOptions) {
 	if s.progress != nil {
 		return
 	}
+	out, fixed := s.out, opt.Force
+	if !fixed && terminalColumns(s.out) == 0 {
+		// mpb would draw a bar of width 0 (nothing at all). Hidden
+		// behind a plain writer, the terminal gets a bar of a fixed
+		// width, drawn as on any terminal.
+		out, fixed = struct{ io.Writer }{s.out}, true
+	}
 	s.progress = mpb.New(
-		mpb.WithOutput(s.out),
+		mpb.WithOutput(out),
 		mpb.WithRefreshRate(refreshEvery),
-		mpb.ContainerOptional(mpb.WithAutoRefresh(), opt.Force),
-		mpb.ContainerOptional(mpb.ForceTTY(), opt.Force),
+		mpb.ContainerOptional(mpb.WithWidth(fallbackColumns), fixed),
+		mpb.ContainerOptional(mpb.WithAutoRefresh(), fixed),
+		mpb.ContainerOptional(mpb.ForceTTY(), fixed),
 	)
 	var style mpb.BarFillerBuilder = mpb.BarStyle()
 	total := m.total
@@ -148,7 +161,10 @@ func paceText(s Snapshot) string {
 		fmt.Fprintf(&b, " %3d%%", min(s.Done*100/s.Total, 100))
 	}
 	fmt.Fprintf(&b, " %.1f rows/s", s.Rate)
-	if s.ETA >= 0 {
+	if s.Stopping {
+		// No ETA: the run will not reach the end of the input.
+		b.WriteString(" stopping: waiting for the requests in flight")
+	} else if s.ETA >= 0 {
 		fmt.Fprintf(&b, " ETA %s", s.ETA)
 	}
 	fmt.Fprintf(&b, " failed %d invalid %d", s.Rows[revoke.Failed], s.Rows[revoke.Invalid])

@@ -28,6 +28,9 @@ type Meter struct {
 	base   int64
 	counts [6]atomic.Int64 // by index in report.Statuses()
 	stats  func() revoke.Stats
+	// stopping is set once the run was asked to stop (a signal, its time
+	// budget) and only waits for the requests in flight.
+	stopping atomic.Bool
 
 	mu      sync.Mutex
 	samples [rateSamples]sample // ring, for the recent rate
@@ -82,6 +85,10 @@ func NewMeter(cfg Config) *Meter {
 // Add counts one recorded outcome.
 func (m *Meter) Add(o revoke.Outcome) { m.counts[index(o.Status)].Add(1) }
 
+// Stop marks the run as stopping: it sends nothing new and waits for the
+// requests in flight.
+func (m *Meter) Stop() { m.stopping.Store(true) }
+
 // Snapshot is how far the run has got at one moment.
 type Snapshot struct {
 	// Done is the number of rows with a final outcome, earlier runs'
@@ -97,12 +104,14 @@ type Snapshot struct {
 	// unknown, or nothing settled yet).
 	ETA     time.Duration
 	Elapsed time.Duration
+	// Stopping is set once the run was asked to stop.
+	Stopping bool
 }
 
 // Snapshot reads the counters; safe to call from any goroutine.
 func (m *Meter) Snapshot() Snapshot {
 	now := m.now()
-	s := Snapshot{Total: m.total, Rows: make(map[revoke.Status]int64, len(m.counts)), ETA: -1, Elapsed: now.Sub(m.start)}
+	s := Snapshot{Total: m.total, Rows: make(map[revoke.Status]int64, len(m.counts)), ETA: -1, Elapsed: now.Sub(m.start), Stopping: m.stopping.Load()}
 	for i, st := range report.Statuses() {
 		n := m.counts[i].Load()
 		s.Rows[st] = n

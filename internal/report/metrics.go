@@ -26,6 +26,10 @@ const (
 // the node-exporter textfile collector.
 type Metrics struct {
 	Version string
+	// Name and Shard tell runs apart (--name, --shard): labels on every
+	// series of the file, the grouping key at a Pushgateway. Shard is ""
+	// for a whole input.
+	Name, Shard string
 	// Rows counts the outcome file's rows by status.
 	Rows map[revoke.Status]int64
 	// InputRows is the number of data rows in the input; -1 when unknown.
@@ -41,6 +45,18 @@ type Metrics struct {
 	// run ever did. It is written as 0 then, so that an alert on its age
 	// fires for a sweep that has never succeeded too.
 	LastSuccess time.Time
+	// LastSuccessUnknown leaves the last-success metric out: a push that
+	// could not read the gateway's value must not replace it.
+	LastSuccessUnknown bool
+}
+
+// labels are the labels that tell one run's series from another's.
+func (m Metrics) labels() prometheus.Labels {
+	l := prometheus.Labels{"name": m.Name}
+	if m.Shard != "" {
+		l["shard"] = m.Shard
+	}
+	return l
 }
 
 // WriteMetrics writes m to path in the Prometheus text format, atomically
@@ -50,6 +66,15 @@ func WriteMetrics(path string, m Metrics) error {
 	// A private registry: the file must hold this run's metrics only, not
 	// the Go runtime's that the default registry collects.
 	reg := prometheus.NewPedanticRegistry()
+	register(prometheus.WrapRegistererWith(m.labels(), reg), m)
+	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+		return fmt.Errorf("write metrics file %s: %w", path, err)
+	}
+	return nil
+}
+
+// register registers m's metrics with reg.
+func register(reg prometheus.Registerer, m Metrics) {
 	gauge := func(name, help string, v float64) {
 		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 		g.Set(v)
@@ -83,10 +108,12 @@ func WriteMetrics(path string, m Metrics) error {
 	if m.Running {
 		running = 1
 	} else {
-		gauge(MetricExitCode, "Exit code of the run: 0 ok, 1 rows failed or invalid, 2 usage, 3 stopped early.", float64(m.ExitCode))
+		gauge(MetricExitCode, "Exit code of the run: 0 ok, 1 some row failed, 2 usage, 3 stopped early, 4 no row failed but some were invalid.", float64(m.ExitCode))
 	}
 	gauge("bulkrevoke_running", "1 while the run goes on, 0 once it has ended.", running)
-	gauge(MetricLastSuccess, "When the latest run that exited 0 ended, in Unix seconds; 0 if none has.", unixSeconds(m.LastSuccess))
+	if !m.LastSuccessUnknown {
+		gauge(MetricLastSuccess, "When the latest run that exited 0 ended, in Unix seconds; 0 if none has.", unixSeconds(m.LastSuccess))
+	}
 
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bulkrevoke_build_info",
@@ -94,11 +121,6 @@ func WriteMetrics(path string, m Metrics) error {
 	}, []string{"version"})
 	info.WithLabelValues(m.Version).Set(1)
 	reg.MustRegister(info)
-
-	if err := prometheus.WriteToTextfile(path, reg); err != nil {
-		return fmt.Errorf("write metrics file %s: %w", path, err)
-	}
-	return nil
 }
 
 func unixSeconds(t time.Time) float64 {

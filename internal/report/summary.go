@@ -14,15 +14,21 @@ import (
 // and the incident record. Counts by status are plain top-level keys, so a
 // script reads them with `jq .failed` and needs no knowledge of the layout.
 type Summary struct {
-	Version     string    `json:"version"`
+	Version string `json:"version"`
+	// Name is the run's name (--name), as in the metrics' name label;
+	// Shard its --shard, absent for a whole input.
+	Name        string    `json:"name"`
+	Shard       string    `json:"shard,omitempty"`
 	Input       string    `json:"input"`
 	OutcomeFile string    `json:"outcome_file"`
 	Start       time.Time `json:"start"` // RFC 3339
 	End         time.Time `json:"end"`
 	DurationS   float64   `json:"duration_s"`
 	ExitCode    int       `json:"exit_code"`
-	// Error says why the run did not end cleanly; empty when it did, or when
-	// the only trouble was failed or invalid rows.
+	// Error says why the run stopped early, naming the cause
+	// ("interrupted (SIGINT): ...", "time budget (--max-duration 50m)
+	// spent: ...", "credentials rejected: ..."); empty when it did not, or
+	// when the only trouble was failed or invalid rows.
 	Error string `json:"error,omitempty"`
 
 	// InputRows is the number of data rows in the input, invalid ones
@@ -90,8 +96,10 @@ func WriteText(w io.Writer, s Summary, advice []string) error {
 	ended := "finished"
 	switch {
 	case s.ExitCode == 1:
-		ended = "finished with rows to look at"
-	case s.ExitCode >= 2:
+		ended = "finished with failed rows to look at"
+	case s.ExitCode == 4:
+		ended = "finished with invalid rows to fix"
+	case s.ExitCode == 2 || s.ExitCode == 3:
 		ended = "stopped early"
 	}
 	fmt.Fprintf(&b, "\nbulkrevoke %s in %s (exit code %d)\n", ended, time.Duration(s.DurationS*float64(time.Second)).Round(100*time.Millisecond), s.ExitCode)

@@ -75,6 +75,9 @@ type Stats struct {
 	// PeakInFlight the most that were in flight at once.
 	InFlightLimit int
 	PeakInFlight  int
+	// InFlight is the number of requests at the server now: sent, not yet
+	// answered.
+	InFlight int
 }
 
 // FatalError stops a run: no row can succeed. The provider said so (the
@@ -101,6 +104,7 @@ type Pool struct {
 	inFlight *gate
 	stats    struct {
 		requests, retries, throttled, unrecorded, skipped, probes atomic.Int64
+		inFlight                                                  atomic.Int64
 	}
 	// reached counts answers to requests that reached the server.
 	reached atomic.Int64
@@ -147,6 +151,7 @@ func (p *Pool) Stats() Stats {
 		SettledRate:   settled,
 		InFlightLimit: limit,
 		PeakInFlight:  peak,
+		InFlight:      int(p.stats.inFlight.Load()),
 	}
 }
 
@@ -327,7 +332,9 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 			p.stats.retries.Add(1)
 		}
 		sent := time.Now()
+		p.stats.inFlight.Add(1)
 		last = p.cfg.Revoker.Revoke(j.send, row)
+		p.stats.inFlight.Add(-1)
 		done = time.Now()
 		if !last.Unreachable {
 			p.reached.Add(1)

@@ -131,6 +131,9 @@ type Config struct {
 	// Live treats every unknown token or user+key as live the first time
 	// it is revoked (sandbox runs), and as revoked afterwards.
 	Live bool
+	// Dead, with Live, names the unknown tokens to treat as already
+	// revoked instead, so that a sandbox run meets not_found too.
+	Dead func(token string) bool
 	// Latency, plus a uniform random part of Jitter, delays every answer.
 	Latency time.Duration
 	Jitter  time.Duration
@@ -462,7 +465,7 @@ func (s *Server) revokeToken(token string) answer {
 	defer s.mu.Unlock()
 	revoked, known := s.tokens[token]
 	switch {
-	case known && !revoked, !known && s.cfg.Live:
+	case known && !revoked, !known && s.cfg.Live && (s.cfg.Dead == nil || !s.cfg.Dead(token)):
 		s.tokens[token] = true
 		return answer{status: http.StatusOK, revoked: true}
 	default:
