@@ -387,6 +387,17 @@ func TestSIGTERMRecordsInFlight(t *testing.T) {
 	if code := c.wait(t); code != cli.ExitStopped || !strings.Contains(c.stderr.String(), "--resume") {
 		t.Fatalf("exit %d, want %d and a hint to resume:\n%s", code, cli.ExitStopped, c.stderr.String())
 	}
+	// JSON logs to the end: the last line names the signal.
+	var last map[string]any
+	for line := range strings.Lines(c.stderr.String()) {
+		last = nil
+		if err := json.Unmarshal([]byte(line), &last); err != nil {
+			t.Errorf("stderr line is not JSON: %q", line)
+		}
+	}
+	if last["level"] != "error" || !strings.HasPrefix(fmt.Sprint(last["error"]), "interrupted (SIGTERM)") || last["exit_code"] != float64(cli.ExitStopped) {
+		t.Errorf("last stderr line %v: want an error naming SIGTERM, with exit_code 3", last)
+	}
 	recorded := readJournal(t, out)
 	byKey := map[string]revoke.Outcome{}
 	var attempts int64
@@ -482,6 +493,100 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		case <-guard:
 			_ = c.cmd.Process.Kill()
 			t.Fatalf("still running a minute after repeated SIGTERMs:\n%s", c.stderr.String())
+		}
+	}
+}
+
+// TestFirstSignalAcknowledged: every request hangs at the server, so the
+// run cannot end by itself. The first SIGINT must be acknowledged while they
+// hang: a JSON warning that names the signal, counts the four requests in
+// flight and says how long they may take. stderr is read until that line
+// comes or 10 s pass (an upper bound on waiting, not a timing assertion).
+// A second SIGINT then ends the process with exit 3.
+func TestFirstSignalAcknowledged(t *testing.T) {
+	t.Parallel()
+	s := newCrashServer(t, sim.Config{}, func(string, int) sim.Fault { return sim.Hang })
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.csv"), filepath.Join(dir, "out.csv")
+	crashInput(t, s.Server, in, 20, 0)
+
+	started := signalAt(s, 4, syscall.SIGINT)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "run", "--log-format", "json", "--base-url", s.url, "--rate", "0", "--concurrency", "4",
+		"--timeout", "10m", "--out", out, in)
+	cmd.Env = append(os.Environ(), asChild+"=1", cli.EnvAdminToken+"="+adminToken)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	started(cmd)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+
+	var seen []string
+	guard := time.After(10 * time.Second)
+	var ack map[string]any
+	for ack == nil {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("the process ended without acknowledging the signal:\n%s", strings.Join(seen, "\n"))
+			}
+			seen = append(seen, line)
+			var l map[string]any
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				t.Errorf("stderr line is not JSON: %q", line)
+				continue
+			}
+			if l["level"] == "warn" && strings.Contains(fmt.Sprint(l["message"]), "stop asked for") {
+				ack = l
+			}
+		case <-guard:
+			t.Fatalf("no acknowledgement within 10 s of SIGINT:\n%s", strings.Join(seen, "\n"))
+		}
+	}
+	msg := fmt.Sprint(ack["message"])
+	if !strings.Contains(msg, "interrupted (SIGINT)") || !strings.Contains(msg, "the 4 requests in flight get at most --timeout 10m") ||
+		ack["in_flight"] != float64(4) {
+		t.Errorf("acknowledgement %v: want SIGINT named, 4 requests in flight and --timeout 10m", ack)
+	}
+
+	// The requests still hang: only a second signal ends the process.
+	exited := make(chan error, 1)
+	go func() {
+		for line := range lines {
+			seen = append(seen, line)
+		}
+		exited <- cmd.Wait()
+	}()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	stop := time.After(time.Minute)
+	for {
+		select {
+		case err := <-exited:
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != cli.ExitStopped {
+				t.Fatalf("second SIGINT: %v, want exit %d", err, cli.ExitStopped)
+			}
+			return
+		case <-tick.C:
+			_ = cmd.Process.Signal(syscall.SIGINT)
+		case <-stop:
+			t.Fatal("still running a minute after repeated SIGINTs")
 		}
 	}
 }

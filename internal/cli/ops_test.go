@@ -476,3 +476,65 @@ func TestBarOnZeroColumnTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestBarShowsStopping: on a terminal, an interrupted run's bar says it is
+// stopping while the requests in flight hang. The requests are held until
+// the word is on the screen.
+func TestBarShowsStopping(t *testing.T) {
+	t.Parallel()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer ptmx.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 300}); err != nil {
+		t.Fatal(err)
+	}
+	var screen syncBuffer
+	read := make(chan struct{})
+	go func() {
+		io.Copy(&screen, ptmx) // ends with EIO once the tty side is closed
+		close(read)
+	}()
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var inFlight atomic.Int64
+	srv := newServer(t, sim.Config{Live: true}, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		if inFlight.Add(1) == 2 {
+			cancel(Interrupted(os.Interrupt))
+		}
+		<-release
+		return false
+	})
+	dir := t.TempDir()
+	input := writeFile(t, dir, "in.csv", "token\ntok-s-1\ntok-s-2\ntok-s-3\ntok-s-4\n")
+	env := map[string]string{EnvAdminToken: testAdminToken}
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--base-url", srv.url, "--rate", "0", "--concurrency", "2", "--out", filepath.Join(dir, "o.csv"), input},
+			func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, tty)
+	}()
+	guard := time.After(10 * time.Second)
+	for !strings.Contains(screen.String(), "stopping: waiting for the requests in flight") {
+		select {
+		case <-guard:
+			free()
+			t.Fatalf("the bar never said stopping:\n%s", strings.Join(renderTerminal(screen.String(), 300), "\n"))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	free()
+	code := <-done
+	tty.Close()
+	<-read
+	if code != ExitStopped {
+		t.Errorf("exit %d, want %d", code, ExitStopped)
+	}
+	if text := strings.Join(renderTerminal(screen.String(), 300), "\n"); !strings.Contains(text, "stop asked for: interrupted (SIGINT)") {
+		t.Errorf("no acknowledgement on the terminal:\n%s", text)
+	}
+}

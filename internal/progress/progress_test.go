@@ -306,3 +306,27 @@ func TestScreenWithoutBar(t *testing.T) {
 		t.Errorf("got %q", out.String())
 	}
 }
+
+// TestBarSaysStopping: once the run is asked to stop, the bar says so, and
+// no longer promises a time left it will not reach.
+func TestBarSaysStopping(t *testing.T) {
+	t.Parallel()
+	m := NewMeter(Config{Total: 10})
+	for range 3 {
+		m.Add(revoke.Outcome{Status: revoke.Revoked})
+	}
+	running := m.Snapshot()
+	running.ETA = 7 * time.Second
+	if txt := paceText(running); strings.Contains(txt, "stopping") || !strings.Contains(txt, "ETA 7s") {
+		t.Errorf("running: %q", txt)
+	}
+	m.Stop()
+	s := m.Snapshot()
+	if !s.Stopping {
+		t.Fatal("Snapshot.Stopping not set after Stop")
+	}
+	s.ETA = 7 * time.Second
+	if txt := paceText(s); !strings.Contains(txt, "stopping") || strings.Contains(txt, "ETA") {
+		t.Errorf("stopping: %q", txt)
+	}
+}

@@ -204,3 +204,20 @@ func TestWriteText(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTextSaysHowItEnded: each exit code reads as what it means.
+func TestWriteTextSaysHowItEnded(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[int]string{
+		0: "bulkrevoke finished in", 1: "finished with failed rows to look at", 2: "stopped early",
+		3: "stopped early", 4: "finished with invalid rows to fix",
+	} {
+		var b strings.Builder
+		if err := WriteText(&b, Summary{ExitCode: code, InputRows: -1}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("exit %d: %q lacks %q", code, b.String(), want)
+		}
+	}
+}
