@@ -371,12 +371,21 @@ func checkResources(t *testing.T, name string, r corev1.ResourceRequirements) {
 }
 
 // checkFailurePolicy checks that a pod failure policy names the container,
-// and never gives up on exit 3: a run stopped early is exactly what a retry
-// with --resume is for.
+// never gives up on exit 3: a run stopped early is exactly what a retry
+// with --resume is for; and never retries exits 1, 2 and 4, which a retry
+// would only repeat.
 func checkFailurePolicy(t *testing.T, name string, p *batchv1.PodFailurePolicy, container string) {
 	t.Helper()
 	if p == nil {
 		return
+	}
+	for _, code := range []int32{cli.ExitRows, cli.ExitUsage, cli.ExitInvalid} {
+		if !slices.ContainsFunc(p.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+			return r.OnExitCodes != nil && r.Action != batchv1.PodFailurePolicyActionIgnore &&
+				r.OnExitCodes.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(r.OnExitCodes.Values, code)
+		}) {
+			t.Errorf("%s: no pod failure rule ends exit %d, which a retry would only repeat", name, code)
+		}
 	}
 	for _, r := range p.Rules {
 		if r.OnExitCodes == nil {
@@ -436,6 +445,9 @@ func TestKubernetesManifests(t *testing.T) {
 		if !strings.Contains(p.Out, jobName) {
 			t.Errorf("--out %s: want one outcome file per night, named after the Job", p.Out)
 		}
+		if p.PushURL == nil || p.SummaryFile == "" || p.Name != "nightly" {
+			t.Errorf("push URL %v, summary %q, name %q: a Job leaves no textfile, so it pushes its metrics, writes a summary, and is named nightly", p.PushURL, p.SummaryFile, p.Name)
+		}
 	})
 
 	t.Run("Indexed Job", func(t *testing.T) {
@@ -473,6 +485,9 @@ func TestKubernetesManifests(t *testing.T) {
 			outs[p.Out] = true
 			if !p.Resume {
 				t.Errorf("index %d: a retried shard must --resume its outcome file", i)
+			}
+			if p.PushURL == nil || p.Name != "breach" {
+				t.Errorf("index %d: push URL %v, name %q: want each shard's metrics pushed under name breach", i, p.PushURL, p.Name)
 			}
 			rate = p.Rate
 		}
