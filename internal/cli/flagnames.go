@@ -47,10 +47,16 @@ func withSuggestion(fs *flag.FlagSet, err error) error {
 		return err
 	}
 	name := strings.TrimPrefix(msg, undefinedFlag)
-	if s := suggestFlag(fs, name); s != "" {
-		return fmt.Errorf("flag -%s is not defined: did you mean --%s? (bulkrevoke run -h lists the flags)", name, s)
+	// The flag package drops one dash; show the flag as it was most
+	// likely typed: -o, --output.
+	typed := "--" + name
+	if len(name) == 1 {
+		typed = "-" + name
 	}
-	return fmt.Errorf("flag -%s is not defined (bulkrevoke run -h lists the flags)", name)
+	if s := suggestFlag(fs, name); s != "" {
+		return fmt.Errorf("flag %s is not defined: did you mean --%s? (bulkrevoke run -h lists the flags)", typed, s)
+	}
+	return fmt.Errorf("flag %s is not defined (bulkrevoke run -h lists the flags)", typed)
 }
 
 // suggestFlag returns the defined flag closest to name: a known alias, a

@@ -263,14 +263,14 @@ func TestUnknownFlagSuggestions(t *testing.T) {
 			if res.code != ExitUsage {
 				t.Fatalf("exit %d, want %d", res.code, ExitUsage)
 			}
-			if wantText := "did you mean " + want + "?"; !strings.Contains(res.stderr, wantText) || !strings.Contains(res.stderr, "is not defined") {
+			if wantText := "did you mean " + want + "?"; !strings.Contains(res.stderr, wantText) || !strings.Contains(res.stderr, "flag "+typed+" is not defined") {
 				t.Errorf("stderr %q lacks %q", res.stderr, wantText)
 			}
 		})
 	}
 	// Nothing close: no guess.
 	res := runMain(t, context.Background(), nil, "", "run", "--zebra", "--out", "o.csv", "in.csv")
-	if res.code != ExitUsage || strings.Contains(res.stderr, "did you mean") || !strings.Contains(res.stderr, "-zebra is not defined") {
+	if res.code != ExitUsage || strings.Contains(res.stderr, "did you mean") || !strings.Contains(res.stderr, "flag --zebra is not defined") {
 		t.Errorf("--zebra: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
