@@ -72,15 +72,22 @@ func suggestFlag(fs *flag.FlagSet, name string) string {
 		return name // --Out or --max_attempts
 	}
 	best, bestDist := "", 0
-	fs.VisitAll(func(f *flag.Flag) {
-		d := editDistance(name, f.Name)
-		if len(name) >= 3 && strings.HasPrefix(f.Name, name) {
+	consider := func(candidate, flagName string) {
+		d := editDistance(name, candidate)
+		if len(name) >= 3 && strings.HasPrefix(candidate, name) {
 			d = min(d, 1)
 		}
-		if best == "" || d < bestDist || (d == bestDist && f.Name < best) {
-			best, bestDist = f.Name, d
+		if best == "" || d < bestDist || (d == bestDist && flagName < best) {
+			best, bestDist = flagName, d
 		}
-	})
+	}
+	fs.VisitAll(func(f *flag.Flag) { consider(f.Name, f.Name) })
+	// A misspelt alias (--outptu) means the alias's flag.
+	for alias, flagName := range flagAliases {
+		if len(alias) > 2 && fs.Lookup(flagName) != nil {
+			consider(alias, flagName)
+		}
+	}
 	// Within a third of the name, and never a guess for a one-letter name.
 	if best == "" || len(name) < 2 || bestDist > max(1, len(name)/3) {
 		return ""

@@ -538,3 +538,41 @@ func TestBarShowsStopping(t *testing.T) {
 		t.Errorf("no acknowledgement on the terminal:\n%s", text)
 	}
 }
+
+// TestRefusalInJSONWhenTheJobFileAsks: a command line too broken to parse
+// still answers in JSON when the job file (or the environment, or the
+// command line) asks for JSON logs, and for a person otherwise.
+func TestRefusalInJSONWhenTheJobFileAsks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	jsonJob := writeFile(t, dir, "nightly.yaml", "log-format: json\n")
+	plainJob := writeFile(t, dir, "plain.yaml", "rate: 1\n")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		json bool
+	}{
+		{"job file asks", nil, []string{"--job", jsonJob}, true},
+		{"environment asks", map[string]string{"BULKREVOKE_LOG_FORMAT": "json"}, []string{"--job", plainJob}, true},
+		{"command line over job file", nil, []string{"--job=" + jsonJob, "--log-format=console"}, false},
+		{"nobody asks", nil, []string{"--job", plainJob}, false},
+	} {
+		res := runMain(t, context.Background(), tc.env, "", append(append([]string{"run"}, tc.args...), "--outputt", "x.csv", "in.csv")...)
+		if res.code != ExitUsage {
+			t.Errorf("%s: exit %d", tc.name, res.code)
+			continue
+		}
+		if !tc.json {
+			if !strings.HasPrefix(res.stderr, "bulkrevoke: flag --outputt is not defined") {
+				t.Errorf("%s: %q, want a line for a person", tc.name, res.stderr)
+			}
+			continue
+		}
+		lines := jsonLines(t, res.stderr)
+		if len(lines) != 1 || lines[0]["level"] != "error" || lines[0]["exit_code"] != float64(ExitUsage) ||
+			!strings.Contains(fmt.Sprint(lines[0]["error"]), "did you mean --out?") {
+			t.Errorf("%s: %v", tc.name, lines)
+		}
+	}
+}

@@ -189,22 +189,50 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return watch.finish(execute(ctx, cfg, stdin, watch, log))
 }
 
-// askedForJSON reports whether the arguments or the environment ask for
-// JSON logs, for a command line too broken to parse.
+// askedForJSON reports whether the job file, the environment or the
+// arguments ask for JSON logs, with their usual priority, for a command
+// line too broken to parse.
 func askedForJSON(args []string, getenv func(string) string) bool {
-	json := getenv(envName("log-format")) == "json"
-	for i, a := range args {
-		switch {
-		case a == "--":
-			return json
-		case a == "-log-format" || a == "--log-format":
-			json = i+1 < len(args) && args[i+1] == "json"
-		case strings.HasPrefix(a, "-log-format=") || strings.HasPrefix(a, "--log-format="):
-			_, v, _ := strings.Cut(a, "=")
-			json = v == "json"
+	format := ""
+	if job, ok := argValue(args, "job"); ok && job != "" {
+		var c Config
+		var raw flagValues
+		fs := newRunFlags(&c, &raw, io.Discard)
+		if _, err := applyJobFile(fs, job); err == nil && given(fs, "log-format") {
+			format = c.LogFormat
 		}
 	}
-	return json
+	if v := getenv(envName("log-format")); v != "" {
+		format = v
+	}
+	if v, ok := argValue(args, "log-format"); ok {
+		format = v
+	}
+	return format == "json"
+}
+
+// argValue finds the last value of the flag name in args, in any of the
+// forms the flag package accepts (-name v, --name v, -name=v, --name=v).
+func argValue(args []string, name string) (value string, ok bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		flagName, v, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-"), "=")
+		if !strings.HasPrefix(a, "-") || flagName != name {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				break
+			}
+			i++
+			v = args[i]
+		}
+		value, ok = v, true
+	}
+	return value, ok
 }
 
 // newLogger logs to out (the screen, which keeps log lines off the progress

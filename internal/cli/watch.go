@@ -94,7 +94,7 @@ type watch struct {
 
 // pushTimeout bounds one push: a gateway that hangs must not hold up the
 // progress lines or the end of the run.
-const pushTimeout = 10 * time.Second
+const pushTimeout = 5 * time.Second
 
 // newWatch decides how the run shows its progress on stderr. Logs are to be
 // written through w.screen, so that they never tear the bar.
