@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
 
 // jsonLines decodes stderr line by line, failing the test on any line that
@@ -131,24 +131,6 @@ func TestEveryWayARunEndsIsJSON(t *testing.T) {
 	}
 }
 
-// syncBuffer is a stderr that a test may read while the run writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestInterruptAcknowledgedWhileRequestsHang: four requests hang at the
 // server when the run is interrupted. The acknowledgement must come while
 // they still hang (it is logged before any of them is answered), count
@@ -176,7 +158,7 @@ func TestInterruptAcknowledgedWhileRequestsHang(t *testing.T) {
 	}
 	input := writeFile(t, dir, "in.csv", in.String())
 	sum := filepath.Join(dir, "summary.json")
-	var stderr syncBuffer
+	var stderr testutil.LockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		env := map[string]string{EnvAdminToken: testAdminToken}
@@ -490,7 +472,7 @@ func TestBarShowsStopping(t *testing.T) {
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 300}); err != nil {
 		t.Fatal(err)
 	}
-	var screen syncBuffer
+	var screen testutil.LockedBuffer
 	read := make(chan struct{})
 	go func() {
 		io.Copy(&screen, ptmx) // ends with EIO once the tty side is closed

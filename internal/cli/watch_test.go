@@ -88,7 +88,7 @@ func readSummary(t *testing.T, path string) map[string]any {
 // readMetrics parses a metrics file with Prometheus's text parser and
 // returns each sample's value by name and labels, like `name{status="x"}`.
 // The labels every series carries, name and shard, are left out of the
-// key; TestMetricsLabelsAndPush checks them.
+// key; TestRunNameLabelsMetricsAndSummary checks them.
 func readMetrics(t *testing.T, path string) map[string]float64 {
 	t.Helper()
 	mfs := testutil.ParseMetrics(t, path)
