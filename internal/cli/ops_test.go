@@ -558,3 +558,22 @@ func TestRefusalInJSONWhenTheJobFileAsks(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidRowsStillCountAsSuccess: exit 4 leaves only a data problem,
+// every valid row done, so the last-success time moves (the alert on its
+// age pages for live tokens, not for a bad row); exit 1 does not move it.
+func TestInvalidRowsStillCountAsSuccess(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	prom := filepath.Join(dir, "m.prom")
+	in := writeFile(t, dir, "in.csv", "token\ntok-1\n,\n")
+	before := time.Now()
+	if res := runMain(t, context.Background(), nil, "", "run", "--dry-run", "--metrics-file", prom, "--out", filepath.Join(dir, "o.csv"), in); res.code != ExitInvalid {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	m := readMetrics(t, prom)
+	last := m["bulkrevoke_last_success_timestamp_seconds"]
+	if m["bulkrevoke_exit_code"] != ExitInvalid || last < float64(before.Unix()) {
+		t.Errorf("exit_code %v, last success %v: want 4 and a time after %d", m["bulkrevoke_exit_code"], last, before.Unix())
+	}
+}

@@ -303,6 +303,13 @@ func (w *watch) metrics(s progress.Snapshot, exit int) report.Metrics {
 	}
 }
 
+// revokedAll reports whether a run that ended with exit did everything it
+// could: 0, or 4, where every valid row is done and only the input's
+// invalid rows are left, a data problem. Either moves the last-success
+// time, so that the alert on its age pages for live tokens and a sweep that
+// did not run, not for a bad row HR sent.
+func revokedAll(exit int) bool { return exit == ExitOK || exit == ExitInvalid }
+
 // stoppedEarly reports whether runErr is an error of the run itself, not
 // failed or invalid rows, which the counts say.
 func stoppedEarly(runErr error) bool {
@@ -344,7 +351,7 @@ func (w *watch) finish(runErr error) error {
 		}
 		if w.cfg.MetricsFile != "" {
 			w.lastSuccess = lastSuccess
-			if exit == ExitOK {
+			if revokedAll(exit) {
 				w.lastSuccess = end
 			}
 			m := w.metrics(snap, exit)
@@ -373,7 +380,7 @@ func (w *watch) finish(runErr error) error {
 	if w.pusher != nil {
 		// A push that fails is a warning: it never changes the exit code.
 		w.readPushedLastSuccess()
-		if exit == ExitOK {
+		if revokedAll(exit) {
 			w.pushedLastSuccess, w.pushedKnown = end, true
 		}
 		m := w.metrics(snap, exit)

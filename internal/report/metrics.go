@@ -41,7 +41,8 @@ type Metrics struct {
 	// code yet.
 	Running  bool
 	ExitCode int
-	// LastSuccess is when the latest run that exited 0 ended; zero when no
+	// LastSuccess is when the latest run that exited 0 or 4 (every valid
+	// row done) ended; zero when no
 	// run ever did. It is written as 0 then, so that an alert on its age
 	// fires for a sweep that has never succeeded too.
 	LastSuccess time.Time
@@ -112,7 +113,7 @@ func register(reg prometheus.Registerer, m Metrics) {
 	}
 	gauge("bulkrevoke_running", "1 while the run goes on, 0 once it has ended.", running)
 	if !m.LastSuccessUnknown {
-		gauge(MetricLastSuccess, "When the latest run that exited 0 ended, in Unix seconds; 0 if none has.", unixSeconds(m.LastSuccess))
+		gauge(MetricLastSuccess, "When the latest run that exited 0, or 4 (every valid row done, some invalid), ended, in Unix seconds; 0 if none has.", unixSeconds(m.LastSuccess))
 	}
 
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
