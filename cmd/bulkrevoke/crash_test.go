@@ -489,7 +489,12 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 			}
 			return
 		case <-tick.C:
-			_ = c.cmd.Process.Signal(syscall.SIGTERM)
+			// Only once the child sends requests: it has installed its
+			// signal handler then, and a SIGTERM before would kill it
+			// outright on a slow start.
+			if s.n.Load() >= 12 {
+				_ = c.cmd.Process.Signal(syscall.SIGTERM)
+			}
 		case <-guard:
 			_ = c.cmd.Process.Kill()
 			t.Fatalf("still running a minute after repeated SIGTERMs:\n%s", c.stderr.String())
