@@ -81,6 +81,7 @@ func TestEveryWayARunEndsIsJSON(t *testing.T) {
 		{name: "invalid rows only", url: good.url, args: []string{invalid}, code: ExitInvalid, began: true},
 		{name: "unknown flag", url: good.url, args: []string{"--outt", "x.csv", ok}, code: ExitUsage, wantError: "did you mean --out?"},
 		{name: "input missing", url: good.url, args: []string{filepath.Join(dir, "absent.csv")}, code: ExitUsage, wantError: "absent.csv"},
+		{name: "output refused", url: good.url, args: []string{"--metrics-file", t.TempDir(), ok}, code: ExitUsage, wantError: "not a regular file"},
 		{name: "credentials rejected", url: good.url, admin: "ADMIN-wrong", args: []string{ok}, code: ExitStopped, began: true, wantError: "credentials rejected"},
 	}
 	for _, tc := range cases {

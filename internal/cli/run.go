@@ -171,6 +171,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		end.json = cfg.LogFormat == "json" || askedForJSON(args[1:], getenv)
 		return err
 	}
+	// From here the log format is known: a refusal below is in it too.
+	end.json = !consoleLogs(cfg, stderr)
 	// One run per outcome file, from before its first byte is written to
 	// after its summary: a run refused here writes nothing at all, not even
 	// a summary, since the files named belong to the run that holds them.
@@ -185,7 +187,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	watch := newWatch(cfg, args[1:], stderr)
 	log := newLogger(cfg, stderr, watch.screen)
 	watch.log = log
-	end.json, end.log = !consoleLogs(cfg, stderr), &log
+	end.log = &log
 	return watch.finish(execute(ctx, cfg, stdin, watch, log))
 }
 
