@@ -148,6 +148,9 @@ func (s *Screen) HideBar(finished bool) {
 // doneText is the left of the bar: rows settled of rows in the input.
 func doneText(s Snapshot) string {
 	if s.Total < 0 {
+		if s.Done == 1 {
+			return "1 row "
+		}
 		return fmt.Sprintf("%d rows ", s.Done)
 	}
 	return fmt.Sprintf("%d/%d rows ", s.Done, s.Total)

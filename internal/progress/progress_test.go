@@ -330,3 +330,19 @@ func TestBarSaysStopping(t *testing.T) {
 		t.Errorf("stopping: %q", txt)
 	}
 }
+
+func TestDoneTextPlural(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    Snapshot
+		want string
+	}{
+		{Snapshot{Done: 1, Total: -1}, "1 row "},
+		{Snapshot{Done: 2, Total: -1}, "2 rows "},
+		{Snapshot{Done: 1, Total: 3}, "1/3 rows "},
+	} {
+		if got := doneText(tc.s); got != tc.want {
+			t.Errorf("doneText(%d of %d) = %q, want %q", tc.s.Done, tc.s.Total, got, tc.want)
+		}
+	}
+}

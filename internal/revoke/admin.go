@@ -164,7 +164,11 @@ func (p *Pool) probe(j *job) (accepted bool, why error) {
 				return false, nil
 			}
 		case ans.Retry:
-			return false, fmt.Errorf("a probe sent after it, to check the credentials, got no clear answer in %d attempts, so the refusal is taken as a rejection: %w", attempt, answerError(ans))
+			tries := fmt.Sprintf("%d attempts", attempt)
+			if attempt == 1 {
+				tries = "1 attempt"
+			}
+			return false, fmt.Errorf("a probe sent after it, to check the credentials, got no clear answer in %s, so the refusal is taken as a rejection: %w", tries, answerError(ans))
 		case ans.Status == Revoked || ans.Status == NotFound:
 			return true, nil
 		default:
@@ -190,8 +194,12 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot connect to the server: %d attempts in a row, and every other request meanwhile, failed to connect (last: %v); check the URL's host, DNS, firewalls and any proxy (HTTPS_PROXY)",
-		e.Attempts, e.Err)
+	attempts := fmt.Sprintf("%d attempts in a row", e.Attempts)
+	if e.Attempts == 1 {
+		attempts = "1 attempt"
+	}
+	return fmt.Sprintf("cannot connect to the server: %s, and every other request meanwhile, failed to connect (last: %v); check the URL's host, DNS, firewalls and any proxy (HTTPS_PROXY)",
+		attempts, e.Err)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
