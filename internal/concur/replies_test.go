@@ -39,7 +39,10 @@ func TestReplyShapes(t *testing.T) {
 	type want struct {
 		status       revoke.Status
 		retry, fatal bool
-		errHas       string
+		// suspect: a 403, which the pool settles with a probe (fatal
+		// unless the administrator's token is shown to work).
+		suspect bool
+		errHas  string
 	}
 	var (
 		revoked  = want{status: revoke.Revoked}
@@ -47,6 +50,7 @@ func TestReplyShapes(t *testing.T) {
 		failed   = want{status: revoke.Failed}
 		retried  = want{status: revoke.Failed, retry: true}
 		fatal    = want{status: revoke.Failed, fatal: true}
+		suspect  = want{status: revoke.Failed, suspect: true}
 		with     = func(w want, errHas string) want { w.errHas = errHas; return w }
 	)
 	blanks := strings.Repeat(" ", endpoint.MaxBody)
@@ -155,7 +159,7 @@ func TestReplyShapes(t *testing.T) {
 
 		// Statuses with a meaning of their own, as before.
 		{name: "401", status: 401, body: concurError("The Authorization header is missing."), want: with(fatal, "(401)")},
-		{name: "403", status: 403, body: concurError("The OAuth token has expired or been revoked."), want: with(fatal, "(403)")},
+		{name: "403", status: 403, body: concurError("The OAuth token has expired or been revoked."), want: with(suspect, "403 Forbidden")},
 		{name: "429", status: 429, header: map[string]string{"Retry-After": "1"}, want: retried},
 		{name: "503 maintenance", status: 503, body: concurError("The service is unavailable for maintenance."), want: retried},
 		{name: "500 page", status: 500, body: loginPage, want: retried},
@@ -185,14 +189,14 @@ func TestReplyShapes(t *testing.T) {
 			}
 			got := newTestClient(t, srv.URL, nil).Revoke(context.Background(), row)
 
-			if got.Status != tt.want.status || got.Retry != tt.want.retry || got.Fatal != tt.want.fatal {
-				t.Errorf("got %s retry=%v fatal=%v, want %s retry=%v fatal=%v (err: %v)",
-					got.Status, got.Retry, got.Fatal, tt.want.status, tt.want.retry, tt.want.fatal, got.Err)
+			if got.Status != tt.want.status || got.Retry != tt.want.retry || got.Fatal != tt.want.fatal || got.Suspect != tt.want.suspect {
+				t.Errorf("got %s retry=%v fatal=%v suspect=%v, want %s retry=%v fatal=%v suspect=%v (err: %v)",
+					got.Status, got.Retry, got.Fatal, got.Suspect, tt.want.status, tt.want.retry, tt.want.fatal, tt.want.suspect, got.Err)
 			}
 			if (got.Status == revoke.Revoked) != (got.Err == nil) {
 				t.Errorf("status %s with error %v", got.Status, got.Err)
 			}
-			unrecognised := got.Status == revoke.Failed && !got.Retry && !got.Fatal
+			unrecognised := got.Status == revoke.Failed && !got.Retry && !got.Fatal && !got.Suspect
 			if got.Err != nil && strings.Contains(got.Err.Error(), revoke.Unrecognised) != unrecognised {
 				t.Errorf("error %q: want it to say %q exactly when the answer is failed, neither retried nor fatal", got.Err, revoke.Unrecognised)
 			}
