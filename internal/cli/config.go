@@ -13,20 +13,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/concur"
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/provider"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 )
 
 // Defaults, documented in the README and in the usage text.
 const (
-	DefaultBaseURL     = "https://www.concursolutions.com"
 	DefaultRate        = 25 // requests/s: 1,500 a minute, well under the 4,000 a minute other Concur APIs allow
 	DefaultMaxAttempts = 5
 	DefaultTimeout     = 30 * time.Second
-	// EnvAdminToken names the environment variable holding the admin token.
-	EnvAdminToken = "CONCUR_ADMIN_TOKEN"
 )
 
 // Config is everything a run needs, gathered from flags and environment.
@@ -41,9 +38,6 @@ type Config struct {
 	RetryFailed       bool
 	IgnoreInputChange bool
 
-	BaseURL     *url.URL
-	AdminToken  string // never logged
-	UserParam   string
 	Rate        float64
 	Burst       int
 	Concurrency int // 0: the pool sizes itself
@@ -51,17 +45,16 @@ type Config struct {
 	Timeout     time.Duration
 
 	DryRun    bool
-	Sandbox   bool
 	LogFormat string
 	LogLevel  string
 
-	// Provider is concur or rfc7009; the fields below serve rfc7009
-	// (provider.go).
-	Provider     string
-	RevokeURL    *url.URL
-	ClientID     string
-	ClientSecret string // never logged
-	ClientAuth   string
+	// Provider names who revokes (provider.go); Settings are its own
+	// flags' values, checked, with its secret (never logged).
+	Provider string
+	Settings provider.Settings
+	// Sandbox is set when the provider's settings aim the run at a
+	// simulator (provider.Simulated: Concur's --sandbox).
+	Sandbox bool
 
 	// Watching a run and what it leaves behind (watch.go).
 	Progress         string // auto, bar, log or off
@@ -137,8 +130,9 @@ Flags:
 
 // flagValues are the raw flag values that Config derives from.
 type flagValues struct {
-	baseURL, tokenFile, format, job string
-	provider                        providerValues
+	format, job string
+	// providers are every provider's own flags (provider.go).
+	providers *provider.Declared
 	// input is --input; pushURL is --push-url, checked in complete.
 	input, pushURL string
 }
@@ -152,8 +146,6 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&raw.job, "job", "", "read settings from the YAML job file `FILE` (flags and environment override it)")
-	fs.StringVar(&raw.baseURL, "base-url", DefaultBaseURL, "Concur instance; requests go to `URL`/net2/oauth2/revoketoken.ashx (https, or http on loopback only)")
-	fs.StringVar(&raw.tokenFile, "admin-token-file", "", "read the administrator's access token from `PATH` (else $"+EnvAdminToken+")")
 	fs.StringVar(&cfg.Out, "out", "", "outcome file `PATH`; .csv or .jsonl decides its format (required)")
 	fs.StringVar(&raw.format, "format", "", "input format when the extension (.csv, .jsonl, .ndjson) does not say: `csv|jsonl`")
 	fs.BoolVar(&cfg.Force, "force", false, "overwrite an existing outcome file")
@@ -165,9 +157,7 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "requests in flight at once, 1 to 1024 (default: the pool sizes itself to reach --rate at the latency it sees, 4 to 512; 16 while unpaced)")
 	fs.IntVar(&cfg.MaxAttempts, "max-attempts", DefaultMaxAttempts, "HTTP requests per row at most, first try included")
 	fs.DurationVar(&cfg.Timeout, "timeout", DefaultTimeout, "per request, 1s to 10m")
-	fs.StringVar(&cfg.UserParam, "user-param", "consumerKey", "query parameter naming the application on user rows: consumerKey or client_id")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "read and validate everything, record dry_run outcomes, send nothing")
-	fs.BoolVar(&cfg.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live except about one token in five it knows as already revoked, answers every twelfth request with 503, throttles above 100 requests/s)")
 	fs.StringVar(&cfg.LogFormat, "log-format", "auto", "log format on stderr: json, console, or auto (console on a terminal)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.Progress, "progress", progressAuto, "progress display `auto|bar|log|off`: auto shows a bar on a terminal and logs a progress line every --progress-interval elsewhere")
@@ -179,7 +169,7 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&raw.input, "input", "", "the input file `PATH`, as the INPUT argument (give one or the other, or both the same)")
 	fs.StringVar(&cfg.Name, "name", "", "the run's `NAME` in the metrics' name label and the summary (default: the --job file's base name, else bulkrevoke)")
 	fs.StringVar(&raw.pushURL, "push-url", "", "push the metrics to the Prometheus Pushgateway at `URL` every --progress-interval and at the end, grouped by job=\"bulkrevoke\", name and shard (https, or http on loopback only); an unreachable gateway is a warning")
-	addProviderFlags(fs, cfg, &raw.provider)
+	addProviderFlags(fs, cfg, raw)
 	return fs
 }
 
@@ -262,10 +252,10 @@ func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Conf
 			return cfg, err
 		}
 	}
-	if err := cfg.complete(raw.baseURL, raw.tokenFile, raw.format, getenv); err != nil {
+	if err := cfg.complete(raw.format); err != nil {
 		return cfg, err
 	}
-	return cfg, cfg.completeProvider(fs, raw.provider, getenv)
+	return cfg, cfg.completeProvider(fs, raw, getenv)
 }
 
 // given reports whether the flag name was set, from any layer.
@@ -318,7 +308,7 @@ func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 
 // complete checks the parsed values against each other and fills in what
 // derives from them.
-func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(string) string) error {
+func (cfg *Config) complete(format string) error {
 	switch {
 	case format != "":
 		cfg.InputFormat = input.Format(strings.ToLower(format))
@@ -362,9 +352,6 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 	if cfg.MaxDuration < 0 {
 		return usagef("--max-duration %v: want 0 (no budget) or a positive duration", cfg.MaxDuration)
 	}
-	if cfg.UserParam != "consumerKey" && cfg.UserParam != "client_id" {
-		return usagef("--user-param %q: want consumerKey or client_id", cfg.UserParam)
-	}
 	switch cfg.LogFormat {
 	case "auto", "json", "console":
 	default:
@@ -376,26 +363,7 @@ func (cfg *Config) complete(baseURL, tokenFile, format string, getenv func(strin
 		return usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
 	}
 
-	if err := cfg.checkWatch(); err != nil {
-		return err
-	}
-
-	if cfg.Provider != ProviderConcur {
-		return nil // completeProvider checks the other providers' settings
-	}
-	if cfg.Sandbox {
-		return nil // the simulator supplies the instance and the admin token
-	}
-	u, err := concur.CheckBaseURL(baseURL)
-	if err != nil {
-		return &usageError{fmt.Errorf("--base-url: %w", err)}
-	}
-	cfg.BaseURL = u
-	cfg.AdminToken, err = adminToken(tokenFile, getenv)
-	if err != nil && !cfg.DryRun {
-		return &usageError{err}
-	}
-	return nil
+	return cfg.checkWatch()
 }
 
 // Bounds of the numeric settings: values outside them cannot be meant, and
@@ -436,34 +404,6 @@ func (cfg *Config) checkBoundsWith(minProgressInterval time.Duration) error {
 		return usagef("--progress-interval %v: want %v to %v", cfg.ProgressInterval, minProgressInterval, MaxProgressInterval)
 	}
 	return nil
-}
-
-// adminToken reads the administrator's token from the file named by
-// --admin-token-file, else from the environment. The flag wins: flags are
-// more specific than the environment.
-func adminToken(path string, getenv func(string) string) (string, error) {
-	var tok string
-	if path != "" {
-		b, err := readSecretFile("--admin-token-file", path)
-		if err != nil {
-			return "", err
-		}
-		tok = strings.TrimSpace(string(b))
-		if tok == "" {
-			return "", errors.New("--admin-token-file: the file is empty")
-		}
-	} else {
-		tok = strings.TrimSpace(getenv(EnvAdminToken))
-		if tok == "" {
-			return "", fmt.Errorf("no administrator token: set $%s or give --admin-token-file", EnvAdminToken)
-		}
-	}
-	for i := 0; i < len(tok); i++ {
-		if tok[i] < 0x21 || tok[i] > 0x7e {
-			return "", errors.New("the administrator token holds a space or a non-printable character; check how it was saved")
-		}
-	}
-	return tok, nil
 }
 
 func sameFile(a, b string) bool {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 )
 
 // applyJobFile sets flags from a YAML job file whose keys are the flag names
@@ -79,9 +81,9 @@ func applyJobFile(fs *flag.FlagSet, path string) (inputPath string, err error) {
 			continue
 		case "job":
 			return "", fmt.Errorf("job file %s: line %d: a job file cannot name another job file", path, key.Line)
-		case "admin-token", "client-secret", "token":
-			return "", fmt.Errorf("job file %s: line %d: %s: secrets never go in a job file; use %s or admin-token-file (%s or client-secret-file for --provider %s)",
-				path, key.Line, key.Value, EnvAdminToken, EnvClientSecret, ProviderRFC7009)
+		}
+		if refusal := jobSecretRefusal(key.Value); refusal != "" {
+			return "", fmt.Errorf("job file %s: line %d: %s: %s", path, key.Line, key.Value, refusal)
 		}
 		if fs.Lookup(key.Value) == nil {
 			return "", fmt.Errorf("job file %s: line %d: unknown setting %q (settings are the flag names of bulkrevoke run -h, and input)", path, key.Line, key.Value)
@@ -121,7 +123,7 @@ func readJobFile(path string) ([]byte, error) {
 	if fi, err := f.Stat(); err != nil {
 		return nil, fmt.Errorf("read job file: %w", err)
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("job file %s: want a regular file, not %s", path, modeText(fi.Mode()))
+		return nil, fmt.Errorf("job file %s: want a regular file, not %s", path, endpoint.ModeText(fi.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxJobFileBytes+1))
 	if err != nil {

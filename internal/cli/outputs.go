@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 )
@@ -28,9 +24,8 @@ func runPaths(cfg Config, raw flagValues) []namedPath {
 		{"--summary", cfg.SummaryFile, true},
 		{"--metrics-file", cfg.MetricsFile, true},
 		{"--job", raw.job, false},
-		{"--admin-token-file", raw.tokenFile, false},
-		{"--client-secret-file", raw.provider.secretFile, false},
 	}
+	paths = append(paths, secretFiles(raw)...)
 	if cfg.Input != "-" {
 		paths = append(paths, namedPath{"INPUT (the input file)", cfg.Input, false})
 	}
@@ -103,66 +98,4 @@ func lockRun(cfg Config) (release func(), err error) {
 		return nil, &usageError{err}
 	}
 	return release, nil
-}
-
-// maxSecretBytes bounds a secret file: a token or a client secret is a few
-// kilobytes at most, and a path to something endless (/dev/zero) must not
-// be read for ever.
-const maxSecretBytes = 64 << 10
-
-// readSecretFile reads the secret file path named by flag: a regular file
-// (symbolic links are followed, as Kubernetes mounts secrets), at most
-// maxSecretBytes. It never blocks (a FIFO with no writer is refused, not
-// waited on), and its errors never show the path: an operator may have
-// pasted the secret itself as the file name.
-func readSecretFile(flag, path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot open the file (%s)", flag, reason(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the file (%s)", flag, reason(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: want a regular file, not %s", flag, modeText(fi.Mode()))
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot read the file (%s)", flag, reason(err))
-	}
-	if len(b) > maxSecretBytes {
-		return nil, fmt.Errorf("%s: the file is larger than %d KiB, which no secret is", flag, maxSecretBytes>>10)
-	}
-	return b, nil
-}
-
-// reason is an error's cause without the path that *fs.PathError adds.
-func reason(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission denied"
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return "read error"
-}
-
-func modeText(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }

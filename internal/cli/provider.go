@@ -1,159 +1,147 @@
 package cli
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"strings"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
+	"github.com/bulkrevoke/bulkrevoke/internal/concur"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/provider"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 	"github.com/bulkrevoke/bulkrevoke/internal/rfc7009"
 )
 
-// Providers: who is asked to revoke.
+// The providers: who is asked to revoke. The first is the default. Adding
+// one is its package and one line here (docs/PROVIDERS.md).
+var providers = registry(
+	concur.Provider{},
+	rfc7009.Provider{},
+)
+
+func registry(ps ...provider.Provider) *provider.Registry {
+	r := &provider.Registry{}
+	for _, p := range ps {
+		r.Register(p)
+	}
+	return r
+}
+
+// Register adds a provider to the command line, after the built-in ones.
+// It is for tests of the registry (a fake provider in its own test binary);
+// call it before Main, never concurrently with it.
+func Register(p provider.Provider) { providers.Register(p) }
+
+// The providers' names and secrets, kept for tests and scripts that name
+// them.
 const (
-	// ProviderConcur is Concur's legacy revoketoken.ashx (the default).
-	ProviderConcur = "concur"
-	// ProviderRFC7009 is any OAuth 2.0 Token Revocation endpoint.
+	ProviderConcur  = "concur"
 	ProviderRFC7009 = "rfc7009"
-	// EnvClientSecret names the environment variable holding the RFC 7009
-	// client secret.
-	EnvClientSecret = "REVOKE_CLIENT_SECRET"
+	// EnvAdminToken names the environment variable holding Concur's admin
+	// token, EnvClientSecret the one holding the RFC 7009 client secret.
+	EnvAdminToken   = concur.EnvAdminToken
+	EnvClientSecret = rfc7009.EnvClientSecret
 )
 
-// Each provider's own flags. Given with the other provider they are refused
-// rather than ignored: --revoke-url without --provider rfc7009 would
-// otherwise send the tokens to Concur.
-var (
-	concurFlags  = []string{"base-url", "admin-token-file", "user-param", "sandbox"}
-	rfc7009Flags = []string{"revoke-url", "client-id", "client-secret-file", "client-auth"}
-)
-
-// providerValues are the raw values of the provider flags that Config
-// derives from.
-type providerValues struct {
-	revokeURL, secretFile string
+// addProviderFlags declares --provider and every provider's own flags.
+func addProviderFlags(fs *flag.FlagSet, cfg *Config, raw *flagValues) {
+	var values, described []string
+	for _, p := range providers.All() {
+		values = append(values, p.Name())
+		described = append(described, p.Name()+" ("+p.Summary()+")")
+	}
+	fs.StringVar(&cfg.Provider, "provider", providers.Default().Name(),
+		"who revokes, `"+strings.Join(values, "|")+"`: "+provider.Or(described))
+	raw.providers = providers.Declare(fs)
 }
 
-// addProviderFlags declares --provider and the RFC 7009 flags. There is no
-// flag for the client secret itself: a flag value shows in ps and in shell
-// history.
-func addProviderFlags(fs *flag.FlagSet, cfg *Config, raw *providerValues) {
-	fs.StringVar(&cfg.Provider, "provider", ProviderConcur, "who revokes, `concur|rfc7009`: concur (Concur's legacy endpoint) or rfc7009 (any OAuth 2.0 Token Revocation endpoint: Okta, Auth0, Keycloak, …)")
-	fs.StringVar(&raw.revokeURL, "revoke-url", "", "rfc7009: the revocation endpoint `URL`, e.g. https://example.okta.com/oauth2/v1/revoke (https, or http on loopback only)")
-	fs.StringVar(&cfg.ClientID, "client-id", "", "rfc7009: the OAuth client `ID` that the tokens were issued to")
-	fs.StringVar(&raw.secretFile, "client-secret-file", "", "rfc7009: read the client secret from `PATH` (else $"+EnvClientSecret+")")
-	fs.StringVar(&cfg.ClientAuth, "client-auth", rfc7009.AuthBasic, "rfc7009: how the client authenticates, `basic|post`: basic (HTTP Basic) or post (client_id and client_secret form fields)")
-}
-
-// completeProvider checks the provider's own settings; complete has checked
-// the common ones, and Concur's.
-func (cfg *Config) completeProvider(fs *flag.FlagSet, raw providerValues, getenv func(string) string) error {
-	var foreign []string
-	switch cfg.Provider {
-	case ProviderConcur:
-		foreign = rfc7009Flags
-	case ProviderRFC7009:
-		foreign = concurFlags
-	default:
-		return usagef("--provider %q: want %s or %s", cfg.Provider, ProviderConcur, ProviderRFC7009)
+// completeProvider checks the chosen provider's settings; complete has
+// checked the common ones.
+func (cfg *Config) completeProvider(fs *flag.FlagSet, raw flagValues, getenv func(string) string) error {
+	settings := raw.providers.Settings(cfg.Provider)
+	if settings == nil {
+		return usagef("--provider %q: want %s", cfg.Provider, providers.Names())
 	}
-	for _, name := range foreign {
-		if given(fs, name) {
-			return usagef("--%s does not apply to --provider %s", name, cfg.Provider)
-		}
+	if name := raw.providers.Foreign(fs, cfg.Provider); name != "" {
+		return usagef("--%s does not apply to --provider %s", name, cfg.Provider)
 	}
-	if cfg.Provider != ProviderRFC7009 {
-		return nil
-	}
-
-	if strings.TrimSpace(raw.revokeURL) == "" {
-		return usagef("--provider %s needs --revoke-url, the revocation endpoint", ProviderRFC7009)
-	}
-	u, err := endpoint.ParseURL(raw.revokeURL)
-	if err != nil {
-		return &usageError{fmt.Errorf("--revoke-url: %w", err)}
-	}
-	cfg.RevokeURL = u
-	if cfg.ClientID == "" {
-		return usagef("--provider %s needs --client-id", ProviderRFC7009)
-	}
-	switch cfg.ClientAuth {
-	case rfc7009.AuthBasic, rfc7009.AuthPost:
-	default:
-		return usagef("--client-auth %q: want %s or %s", cfg.ClientAuth, rfc7009.AuthBasic, rfc7009.AuthPost)
-	}
-	cfg.ClientSecret, err = clientSecret(raw.secretFile, getenv)
-	if err != nil && !cfg.DryRun {
+	if err := settings.Complete(provider.Env{Getenv: getenv, DryRun: cfg.DryRun}); err != nil {
 		return &usageError{err}
 	}
-	// The client refuses what it cannot send; ask it now, so that a bad
-	// client ID is a usage error and not a stopped run. (A dry run may have
-	// no secret, and then cannot ask.)
-	if cfg.ClientSecret != "" {
-		if _, err := newRFC7009Client(*cfg); err != nil {
-			return &usageError{err}
-		}
+	cfg.Settings = settings
+	if s, ok := settings.(provider.Simulated); ok {
+		cfg.Sandbox = s.Simulated()
 	}
 	return nil
 }
 
-// clientSecret reads the RFC 7009 client secret from the file named by
-// --client-secret-file, else from the environment. The flag wins: flags are
-// more specific than the environment.
-func clientSecret(path string, getenv func(string) string) (string, error) {
-	var secret string
-	if path != "" {
-		b, err := readSecretFile("--client-secret-file", path)
-		if err != nil {
-			return "", err
+// jobSecretRefusal is the job file's answer to a key that would hold a
+// secret, "" for any other key: where each provider's secret goes instead.
+func jobSecretRefusal(key string) string {
+	secret := false
+	var instead, others []string
+	for i, p := range providers.All() {
+		s := p.Secret()
+		for _, k := range s.JobKeys {
+			secret = secret || k == key
 		}
-		secret = strings.TrimSpace(string(b))
-		if secret == "" {
-			return "", errors.New("--client-secret-file: the file is empty")
-		}
-	} else {
-		secret = strings.TrimSpace(getenv(EnvClientSecret))
-		if secret == "" {
-			return "", fmt.Errorf("no client secret: set $%s or give --client-secret-file", EnvClientSecret)
+		where := s.Env + " or " + s.FileFlag
+		if i == 0 {
+			instead = append(instead, where)
+		} else {
+			others = append(others, where+" for --provider "+p.Name())
 		}
 	}
-	for i := range len(secret) {
-		if secret[i] < 0x20 || secret[i] > 0x7e {
-			return "", errors.New("the client secret holds a control or non-ASCII character; check how it was saved")
-		}
+	if !secret {
+		return ""
 	}
-	return secret, nil
+	text := "secrets never go in a job file; use " + strings.Join(instead, "")
+	if len(others) > 0 {
+		text += " (" + strings.Join(others, "; ") + ")"
+	}
+	return text
 }
 
-func newRFC7009Client(cfg Config) (*rfc7009.Client, error) {
-	return rfc7009.New(rfc7009.Config{
-		RevokeURL:    cfg.RevokeURL,
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		ClientAuth:   cfg.ClientAuth,
-		UserAgent:    "bulkrevoke/" + Version(),
-		Timeout:      cfg.Timeout,
-		HTTPClient:   newHTTPClient(cfg),
+// open returns what sends the requests; nil in a dry run, which sends
+// nothing.
+func open(cfg Config) (provider.Instance, error) {
+	if cfg.DryRun {
+		return provider.Instance{Host: "none (dry run)", Close: func() {}}, nil // the pool sends nothing
+	}
+	inst, err := cfg.Settings.Open(provider.Common{
+		UserAgent:  "bulkrevoke/" + Version(),
+		Timeout:    cfg.Timeout,
+		HTTPClient: newHTTPClient(cfg),
 	})
-}
-
-// rfc7009Instance is instance() for --provider rfc7009.
-func rfc7009Instance(cfg Config) (revoke.Revoker, string, func(), error) {
-	client, err := newRFC7009Client(cfg)
 	if err != nil {
-		return nil, "", nil, &usageError{err}
+		return provider.Instance{}, &usageError{err}
 	}
-	return client, cfg.RevokeURL.Host, func() {}, nil
+	if inst.Close == nil {
+		inst.Close = func() {}
+	}
+	return inst, nil
 }
 
-// rowCheck is the provider's rule for rows that the input accepts but the
-// provider cannot send (revoke.CheckRows); nil when it can send them all.
-func rowCheck(cfg Config) func(input.Row) error {
-	if cfg.Provider == ProviderRFC7009 {
-		return rfc7009.CheckRow
+// rowCheck is the provider's rule for rows that the input accepts but it
+// cannot send (revoke.CheckRows): the Revoker's, or in a dry run the
+// settings', when either is a revoke.RowChecker; nil when it can send them
+// all.
+func rowCheck(r revoke.Revoker, settings provider.Settings) func(input.Row) error {
+	for _, v := range []any{r, settings} {
+		if c, ok := v.(revoke.RowChecker); ok {
+			return c.CheckRow
+		}
 	}
 	return nil
+}
+
+// secretFiles are the files the chosen provider's flags name that hold
+// secrets; every provider's, since the flags are checked after this.
+func secretFiles(raw flagValues) []namedPath {
+	var paths []namedPath
+	for _, p := range providers.All() {
+		for _, f := range raw.providers.Settings(p.Name()).SecretFiles() {
+			paths = append(paths, namedPath{f.Flag, f.Path, false})
+		}
+	}
+	return paths
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
+	"github.com/bulkrevoke/bulkrevoke/internal/rfc7009"
 )
 
 const (
@@ -298,14 +299,17 @@ func TestRFC7009Settings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cfg.Provider != ProviderRFC7009 || cfg.RevokeURL.String() != "https://example.okta.com/oauth2/v1/revoke" {
-				t.Errorf("provider %q, revoke URL %v", cfg.Provider, cfg.RevokeURL)
+			// Only the chosen provider's settings are kept: Concur's
+			// cannot be filled in for an RFC 7009 run.
+			rfc, ok := cfg.Settings.(*rfc7009.Settings)
+			if !ok {
+				t.Fatalf("settings %T, want *rfc7009.Settings", cfg.Settings)
 			}
-			if cfg.ClientID != tt.wantID || cfg.ClientAuth != tt.wantAuth || cfg.ClientSecret != tt.wantSecret {
-				t.Errorf("client %q, auth %q, secret set %v; want %q, %q, %v", cfg.ClientID, cfg.ClientAuth, cfg.ClientSecret != "", tt.wantID, tt.wantAuth, tt.wantSecret != "")
+			if cfg.Provider != ProviderRFC7009 || rfc.RevokeURL.String() != "https://example.okta.com/oauth2/v1/revoke" {
+				t.Errorf("provider %q, revoke URL %v", cfg.Provider, rfc.RevokeURL)
 			}
-			if cfg.AdminToken != "" || cfg.BaseURL != nil {
-				t.Error("Concur's settings were filled in for an RFC 7009 run")
+			if rfc.ClientID != tt.wantID || rfc.ClientAuth != tt.wantAuth || rfc.ClientSecret != tt.wantSecret {
+				t.Errorf("client %q, auth %q, secret set %v; want %q, %q, %v", rfc.ClientID, rfc.ClientAuth, rfc.ClientSecret != "", tt.wantID, tt.wantAuth, tt.wantSecret != "")
 			}
 		})
 	}

@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"net/http"
@@ -21,8 +19,6 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/concur"
-	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
@@ -276,11 +272,12 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		}
 	}
 
-	revoker, host, stopInstance, err := instance(cfg)
+	inst, err := open(cfg)
 	if err != nil {
 		return err
 	}
-	defer stopInstance()
+	defer inst.Close()
+	revoker, host := inst.Revoker, inst.Host
 
 	// The outcome file last: a run refused before this leaves none behind.
 	journal, err := openJournal(cfg, inputSum)
@@ -325,7 +322,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	watch.begin(total, pool.Stats)
 	stopAcked := acknowledgeStop(ctx, cfg, pool.Stats, watch, log)
 	start := time.Now()
-	runErr := pool.Run(ctx, revoke.CheckRows(shardRows(src, cfg.Shard), rowCheck(cfg)), record)
+	runErr := pool.Run(ctx, revoke.CheckRows(shardRows(src, cfg.Shard), rowCheck(revoker, cfg.Settings)), record)
 	stopAcked()
 	runErr = nameTheCause(ctx, runErr)
 	elapsed := time.Since(start)
@@ -430,53 +427,6 @@ func surveyInput(cfg Config) (rows int64, sum string, err error) {
 	return rows, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// instance returns what sends the requests: the RFC 7009 client, or the
-// Concur client aimed at the real instance or at a simulator started here
-// for --sandbox.
-func instance(cfg Config) (revoke.Revoker, string, func(), error) {
-	baseURL, token, stop := cfg.BaseURL, cfg.AdminToken, func() {}
-	if cfg.DryRun {
-		return nil, "none (dry run)", stop, nil // the pool sends nothing
-	}
-	if cfg.Provider == ProviderRFC7009 {
-		return rfc7009Instance(cfg)
-	}
-	if cfg.Sandbox {
-		token = randomToken()
-		srv, err := sim.Start(sim.Config{
-			AdminToken: token,
-			Live:       true,
-			Dead:       sandboxDead,
-			Latency:    10 * time.Millisecond,
-			Jitter:     20 * time.Millisecond,
-			// Maintenance 503s on a few requests show retries; a limit
-			// like a real API's shows the pacer finding it when --rate is
-			// set above it. Random 429s would not: a real server throttles
-			// for speed, and the pacer answers every 429 by slowing down.
-			Fault:     sandboxFaults,
-			RateLimit: sandboxRateLimit,
-			Seed:      time.Now().UnixNano(),
-		})
-		if err != nil {
-			return nil, "", nil, fmt.Errorf("start sandbox: %w", err)
-		}
-		baseURL, stop = srv.URL(), srv.Close
-	}
-	client, err := concur.New(concur.Config{
-		BaseURL:    baseURL,
-		AdminToken: token,
-		UserParam:  cfg.UserParam,
-		UserAgent:  "bulkrevoke/" + Version(),
-		Timeout:    cfg.Timeout,
-		HTTPClient: newHTTPClient(cfg),
-	})
-	if err != nil {
-		stop()
-		return nil, "", nil, &usageError{err}
-	}
-	return client, baseURL.Host, stop, nil
-}
-
 // rootCAs, when set, replaces the system's CA certificates. Only tests set
 // it, to trust a CA of their own; operators use SSL_CERT_FILE or
 // SSL_CERT_DIR, which the system's pool honours.
@@ -498,33 +448,6 @@ func connections(concurrency int) int {
 		return revoke.MaxAutoConcurrency
 	}
 	return concurrency
-}
-
-// sandboxRateLimit is the simulated instance's limit, in requests/s.
-const sandboxRateLimit = 100
-
-// sandboxFaults answers one request in twelve with a 503, from the second,
-// so that even a short sandbox run shows a retry.
-func sandboxFaults(n int64, _ *http.Request) sim.Fault {
-	if n%12 == 2 {
-		return sim.Status503
-	}
-	return sim.None
-}
-
-// sandboxDead picks the tokens the sandbox knows as already revoked: about
-// one in five, by a hash of the token, so that a run shows not_found too,
-// and the same token always gets the same answer.
-func sandboxDead(token string) bool {
-	h := fnv.New32a()
-	h.Write([]byte(token))
-	return h.Sum32()%5 == 0
-}
-
-func randomToken() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return "sandbox-" + hex.EncodeToString(b)
 }
 
 // Version is stamped at build time with

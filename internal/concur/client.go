@@ -80,10 +80,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("new concur client: empty administrator token")
 	}
-	if strings.ContainsFunc(cfg.AdminToken, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if !endpoint.SecretChars(cfg.AdminToken, false) {
 		// Usually a newline left by `cat token-file`; naming the token
 		// would leak it, so name the problem only.
-		return nil, errors.New("new concur client: administrator token contains spaces or control characters")
+		return nil, errors.New("new concur client: administrator token contains spaces or control characters, or non-ASCII ones")
 	}
 	userParam := cfg.UserParam
 	switch userParam {

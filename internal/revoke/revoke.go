@@ -93,3 +93,13 @@ type Prober interface {
 	// the credentials were accepted; Fatal or Suspect that they were not.
 	Probe(ctx context.Context) Answer
 }
+
+// RowChecker is a Revoker (or a provider's settings, for a dry run, which
+// has no Revoker) that cannot send some rows the input accepts: an RFC 7009
+// endpoint revokes tokens, so a user row means nothing to it. CheckRow says
+// why row cannot be sent, or nil; the CLI hands it to CheckRows, so such
+// rows are settled as invalid and never sent. Its error goes into the
+// outcome file, so it must hold no secret.
+type RowChecker interface {
+	CheckRow(row input.Row) error
+}

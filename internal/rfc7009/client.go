@@ -71,7 +71,13 @@ type Client struct {
 	http      *http.Client
 }
 
-var _ revoke.Revoker = (*Client)(nil)
+var (
+	_ revoke.Revoker    = (*Client)(nil)
+	_ revoke.RowChecker = (*Client)(nil)
+)
+
+// CheckRow is CheckRow: the Client cannot send other rows.
+func (c *Client) CheckRow(row input.Row) error { return CheckRow(row) }
 
 // New checks cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
@@ -85,11 +91,11 @@ func New(cfg Config) (*Client, error) {
 	switch {
 	case cfg.ClientID == "":
 		return nil, errors.New("new RFC 7009 client: empty client ID")
-	case !visible(cfg.ClientID):
+	case !endpoint.SecretChars(cfg.ClientID, true): // VSCHAR, as the secret
 		return nil, errors.New("new RFC 7009 client: the client ID holds a control or non-ASCII character")
 	case cfg.ClientSecret == "":
 		return nil, errors.New("new RFC 7009 client: empty client secret")
-	case !visible(cfg.ClientSecret):
+	case !endpoint.SecretChars(cfg.ClientSecret, true):
 		// Usually a newline left by `cat secret-file`; naming the secret
 		// would leak it, so name the problem only.
 		return nil, errors.New("new RFC 7009 client: the client secret holds a control or non-ASCII character")
@@ -128,17 +134,6 @@ func New(cfg Config) (*Client, error) {
 		c.http = endpoint.WithoutRedirects(cfg.HTTPClient)
 	}
 	return c, nil
-}
-
-// visible reports whether s is printable ASCII, spaces included: RFC 6749's
-// VSCHAR, which client IDs and secrets are made of.
-func visible(s string) bool {
-	for i := range len(s) {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // CheckRow says why a row cannot be sent to an RFC 7009 endpoint, or nil.
