@@ -23,7 +23,7 @@ import (
 const (
 	DefaultRate        = 25 // requests/s: 1,500 a minute, well under the 4,000 a minute other Concur APIs allow
 	DefaultMaxAttempts = 5
-	DefaultTimeout     = 30 * time.Second
+	DefaultTimeout     = endpoint.DefaultTimeout
 )
 
 // Config is everything a run needs, gathered from flags and environment.

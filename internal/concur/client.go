@@ -22,10 +22,13 @@ const (
 	Path = "/net2/oauth2/revoketoken.ashx"
 	// CorrelationHeader carries Concur's request ID, which support asks for.
 	CorrelationHeader = "Concur-Correlationid"
-	// DefaultTimeout is Concur's own promise: a reply should come within 60 s.
-	DefaultTimeout = 60 * time.Second
+	// DefaultTimeout bounds a request when Config.Timeout is zero.
+	DefaultTimeout = endpoint.DefaultTimeout
 	// DefaultUserAgent is sent when Config.UserAgent is empty.
-	DefaultUserAgent = "bulkrevoke"
+	DefaultUserAgent = endpoint.DefaultUserAgent
+	// DefaultUserParam names the application on user rows when
+	// Config.UserParam is empty, and is --user-param's default.
+	DefaultUserParam = "consumerKey"
 )
 
 // Config is what a Client needs.
@@ -45,7 +48,7 @@ type Config struct {
 	// Timeout bounds each request, reply body included; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
-	// HTTPClient sends the requests; nil means endpoint.NewHTTPClient(16). Redirects
+	// HTTPClient sends the requests; nil means endpoint.NewHTTPClient(revoke.DefaultConcurrency). Redirects
 	// are refused whatever the client says: following one would resend the
 	// token in the query to wherever the Location points.
 	HTTPClient *http.Client
@@ -88,8 +91,8 @@ func New(cfg Config) (*Client, error) {
 	userParam := cfg.UserParam
 	switch userParam {
 	case "":
-		userParam = "consumerKey"
-	case "consumerKey", "client_id":
+		userParam = DefaultUserParam
+	case DefaultUserParam, "client_id":
 	default:
 		return nil, fmt.Errorf("new concur client: user parameter %q: want consumerKey or client_id", userParam)
 	}
@@ -104,7 +107,7 @@ func New(cfg Config) (*Client, error) {
 	if userAgent == "" {
 		userAgent = DefaultUserAgent
 	}
-	hc := endpoint.NewHTTPClient(16)
+	hc := endpoint.NewHTTPClient(revoke.DefaultConcurrency)
 	if cfg.HTTPClient != nil {
 		hc = endpoint.WithoutRedirects(cfg.HTTPClient)
 	}
@@ -176,15 +179,15 @@ func (c *Client) Revoke(ctx context.Context, row input.Row) revoke.Answer {
 
 	resp, err := c.send(req)
 	if err != nil {
-		return c.noReply(ctx, 0, "", "send revocation request", err, secrets)
+		return endpoint.NoReply(ctx, 0, "", "send revocation request", err, c.timeout, secrets)
 	}
 	var body []byte
 	if resp.ContentLength == 0 {
 		// Every revocation is answered so: nothing to read or buffer.
 		_ = resp.Body.Close()
 	} else if body, err = endpoint.ReadBody(resp.Body); err != nil {
-		return c.noReply(ctx, resp.StatusCode, endpoint.CleanID(resp.Header.Get(CorrelationHeader), secrets),
-			"read revocation reply", err, secrets)
+		return endpoint.NoReply(ctx, resp.StatusCode, endpoint.CleanID(resp.Header.Get(CorrelationHeader), secrets),
+			"read revocation reply", err, c.timeout, secrets)
 	}
 	return classify(resp.StatusCode, resp.Header, body, row.Kind, time.Now(), secrets)
 }
@@ -210,28 +213,4 @@ func (c *Client) query(row input.Row) (string, error) {
 	default:
 		return "", fmt.Errorf("revoke line %d: unknown row kind %q", row.Line, row.Kind)
 	}
-}
-
-// noReply classifies a request that got no usable reply. The caller's own
-// cancellation is final, so that a stopping run stops; so is a TLS
-// certificate that cannot be verified, which no retry changes. Anything else
-// (refused connection, reset, our own timeout) may be retried.
-func (c *Client) noReply(ctx context.Context, status int, correlationID, doing string, err error, secrets []string) revoke.Answer {
-	ans := revoke.Answer{Status: revoke.Failed, HTTPStatus: status, CorrelationID: correlationID}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		ans.Err = fmt.Errorf("%s: abandoned: %w", doing, ctxErr)
-		return ans
-	}
-	err = endpoint.WithoutURL(err)
-	if certErr := endpoint.CertificateError(err); certErr != nil {
-		// Every request would fail the same way: stop, do not retry.
-		ans.Fatal, ans.Err = true, endpoint.Scrub(fmt.Errorf("%s: %w", doing, certErr), secrets)
-		return ans
-	}
-	ans.Unreachable = endpoint.Unreachable(err)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no reply within %s: %w", c.timeout, err)
-	}
-	ans.Retry, ans.Err = true, endpoint.Scrub(fmt.Errorf("%s: %w", doing, err), secrets)
-	return ans
 }

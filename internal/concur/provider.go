@@ -42,7 +42,7 @@ func (Provider) Flags(fs *flag.FlagSet) provider.Settings {
 	s := &Settings{}
 	fs.StringVar(&s.baseURL, "base-url", DefaultBaseURL, "Concur instance; requests go to `URL`/net2/oauth2/revoketoken.ashx (https, or http on loopback only)")
 	fs.StringVar(&s.tokenFile, "admin-token-file", "", "read the administrator's access token from `PATH` (else $"+EnvAdminToken+")")
-	fs.StringVar(&s.UserParam, "user-param", "consumerKey", "query parameter naming the application on user rows: consumerKey or client_id")
+	fs.StringVar(&s.UserParam, "user-param", DefaultUserParam, "query parameter naming the application on user rows: consumerKey or client_id")
 	fs.BoolVar(&s.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live except about one token in five it knows as already revoked, answers every twelfth request with 503, throttles above 100 requests/s)")
 	return s
 }

@@ -95,12 +95,7 @@ var successShapes = []struct {
 	match func(b []byte) bool
 }{
 	{"an empty body (whitespace only)", func(b []byte) bool { return len(b) == 0 }},
-	{"an empty JSON object {}", isEmptyObject},
-}
-
-// isEmptyObject reports whether b is {} with only whitespace inside.
-func isEmptyObject(b []byte) bool {
-	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+	{"an empty JSON object {}", endpoint.IsEmptyObject},
 }
 
 // classify turns a reply into an Answer. It is the contract with Concur, so
@@ -184,12 +179,10 @@ type reply struct {
 	id      string
 }
 
-var utf8BOM = []byte("\xef\xbb\xbf")
-
 // parseReply reads a body by its content, not its Content-Type: proxies and
 // IIS error pages lie about the latter.
 func parseReply(body []byte) reply {
-	b := bytes.TrimSpace(bytes.TrimPrefix(body, utf8BOM))
+	b := endpoint.TrimBody(body)
 	for _, shape := range successShapes {
 		if shape.match(b) {
 			return reply{success: true}
@@ -206,7 +199,7 @@ func parseReply(body []byte) reply {
 		rep, ok = parseXML(b)
 	}
 	if !ok {
-		rep = reply{message: describe(b)}
+		rep = reply{message: endpoint.PageText(b, "title", "Message", "faultstring")}
 	}
 	return rep
 }
@@ -284,47 +277,6 @@ func parseXML(b []byte) (reply, bool) {
 			return reply{}, false
 		}
 	}
-}
-
-// describe picks what tells a person what a body that is not Concur's
-// answer holds: an HTML page's title, a message or SOAP faultstring
-// element, or else the body itself. The caller redacts the whole of it
-// before cutting it.
-func describe(b []byte) string {
-	for _, tag := range []string{"title", "Message", "faultstring"} {
-		if m := strings.TrimSpace(tagText(b, tag)); m != "" {
-			return m
-		}
-	}
-	return string(b)
-}
-
-// tagText returns the text between the first <tag …> and </tag>, case
-// insensitively, or "".
-func tagText(b []byte, tag string) string {
-	// Byte-wise ASCII lowering keeps the indexes valid in b: bytes.ToLower
-	// rewrites invalid UTF-8 and so changes lengths.
-	lower := make([]byte, len(b))
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
-	open := bytes.Index(lower, []byte("<"+strings.ToLower(tag)))
-	if open < 0 {
-		return ""
-	}
-	start := bytes.IndexByte(lower[open:], '>')
-	if start < 0 {
-		return ""
-	}
-	start += open + 1
-	end := bytes.Index(lower[start:], []byte("</"+strings.ToLower(tag)))
-	if end < 0 {
-		return ""
-	}
-	return string(b[start : start+end])
 }
 
 // isThrottle reports whether a message says "slow down". Concur documents a

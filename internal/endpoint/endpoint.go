@@ -37,6 +37,15 @@ const (
 	MaxRetryAfter = 5 * time.Minute
 	// maxID caps a request or correlation ID; real ones are UUIDs.
 	maxID = 100
+
+	// DefaultTimeout bounds each request, reply body included, unless
+	// told otherwise: the CLI's --timeout default, and every provider's
+	// client's when its Config leaves Timeout zero. (Concur promises a
+	// reply within 60 s; a request still open at 30 s is retried.)
+	DefaultTimeout = 30 * time.Second
+	// DefaultUserAgent is sent when a client's Config leaves UserAgent
+	// empty; the CLI sends "bulkrevoke/" and its version.
+	DefaultUserAgent = "bulkrevoke"
 )
 
 // ParseURL parses and validates the URL of an endpoint that will be sent

@@ -31,9 +31,9 @@ const (
 
 const (
 	// DefaultTimeout bounds a request when Config.Timeout is zero.
-	DefaultTimeout = 30 * time.Second
+	DefaultTimeout = endpoint.DefaultTimeout
 	// DefaultUserAgent is sent when Config.UserAgent is empty.
-	DefaultUserAgent = "bulkrevoke"
+	DefaultUserAgent = endpoint.DefaultUserAgent
 )
 
 // Config is what a Client needs.
@@ -53,7 +53,7 @@ type Config struct {
 	// Timeout bounds each request, reply body included; 0 means
 	// DefaultTimeout.
 	Timeout time.Duration
-	// HTTPClient sends the requests; nil means endpoint.NewHTTPClient(16).
+	// HTTPClient sends the requests; nil means endpoint.NewHTTPClient(revoke.DefaultConcurrency).
 	// Redirects are refused whatever the client says: following one would
 	// resend the client secret and the token to wherever Location points.
 	HTTPClient *http.Client
@@ -106,7 +106,7 @@ func New(cfg Config) (*Client, error) {
 		secrets:   []string{cfg.ClientSecret},
 		userAgent: cfg.UserAgent,
 		timeout:   cfg.Timeout,
-		http:      endpoint.NewHTTPClient(16),
+		http:      endpoint.NewHTTPClient(revoke.DefaultConcurrency),
 	}
 	switch cfg.ClientAuth {
 	case "", AuthBasic:
@@ -189,36 +189,11 @@ func (c *Client) Revoke(ctx context.Context, row input.Row) revoke.Answer {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.noReply(ctx, 0, "", "send revocation request", err, secrets)
+		return endpoint.NoReply(ctx, 0, "", "send revocation request", err, c.timeout, secrets)
 	}
 	body, err := endpoint.ReadBody(resp.Body)
 	if err != nil {
-		return c.noReply(ctx, resp.StatusCode, requestID(resp.Header, secrets), "read revocation reply", err, secrets)
+		return endpoint.NoReply(ctx, resp.StatusCode, requestID(resp.Header, secrets), "read revocation reply", err, c.timeout, secrets)
 	}
 	return classify(resp.StatusCode, resp.Header, body, time.Now(), secrets)
-}
-
-// noReply classifies a request that got no usable reply. The caller's own
-// cancellation is final, so that a stopping run stops; so is a TLS
-// certificate that cannot be verified, which no retry changes. Anything else
-// (refused connection, reset, our own timeout) may be retried: RFC 7009
-// says to assume the token still exists.
-func (c *Client) noReply(ctx context.Context, status int, id, doing string, err error, secrets []string) revoke.Answer {
-	ans := revoke.Answer{Status: revoke.Failed, HTTPStatus: status, CorrelationID: id}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		ans.Err = fmt.Errorf("%s: abandoned: %w", doing, ctxErr)
-		return ans
-	}
-	err = endpoint.WithoutURL(err)
-	if certErr := endpoint.CertificateError(err); certErr != nil {
-		// Every request would fail the same way: stop, do not retry.
-		ans.Fatal, ans.Err = true, endpoint.Scrub(fmt.Errorf("%s: %w", doing, certErr), secrets)
-		return ans
-	}
-	ans.Unreachable = endpoint.Unreachable(err)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("no reply within %s: %w", c.timeout, err)
-	}
-	ans.Retry, ans.Err = true, endpoint.Scrub(fmt.Errorf("%s: %w", doing, err), secrets)
-	return ans
 }

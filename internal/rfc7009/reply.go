@@ -1,7 +1,6 @@
 package rfc7009
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -100,12 +99,7 @@ var successShapes = []struct {
 	match func(b []byte) bool
 }{
 	{"an empty body (whitespace only)", func(b []byte) bool { return len(b) == 0 }},
-	{"an empty JSON object {}", isEmptyObject},
-}
-
-// isEmptyObject reports whether b is {} with only whitespace inside.
-func isEmptyObject(b []byte) bool {
-	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+	{"an empty JSON object {}", endpoint.IsEmptyObject},
 }
 
 // classify turns a reply into an Answer. The client's credentials come
@@ -154,12 +148,10 @@ type reply struct {
 	code, description string
 }
 
-var utf8BOM = []byte("\xef\xbb\xbf")
-
 // parseReply reads a body by its content, not its Content-Type, which
 // proxies get wrong.
 func parseReply(body []byte) reply {
-	b := bytes.TrimSpace(bytes.TrimPrefix(body, utf8BOM))
+	b := endpoint.TrimBody(body)
 	for _, shape := range successShapes {
 		if shape.match(b) {
 			return reply{success: true}
@@ -167,7 +159,7 @@ func parseReply(body []byte) reply {
 	}
 	var doc map[string]json.RawMessage
 	if b[0] != '{' || json.Unmarshal(b, &doc) != nil {
-		return reply{description: pageText(b)}
+		return reply{description: endpoint.PageText(b, "title")}
 	}
 	var rep reply
 	if raw, ok := doc["error"]; ok && json.Unmarshal(raw, &rep.code) != nil {
@@ -182,32 +174,6 @@ func parseReply(body []byte) reply {
 		rep.description = string(b)
 	}
 	return rep
-}
-
-// pageText picks what tells a person what a body that is not JSON holds:
-// an HTML page's title, or else the body itself. The caller redacts the
-// whole of it before cutting it.
-func pageText(b []byte) string {
-	// Byte-wise ASCII lowering keeps the indexes valid in b: bytes.ToLower
-	// rewrites invalid UTF-8 and so changes lengths.
-	lower := make([]byte, len(b))
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
-	if i := bytes.Index(lower, []byte("<title")); i >= 0 {
-		if j := bytes.IndexByte(lower[i:], '>'); j >= 0 {
-			start := i + j + 1
-			if end := bytes.Index(lower[start:], []byte("</title")); end >= 0 {
-				if t := strings.TrimSpace(string(b[start : start+end])); t != "" {
-					return t
-				}
-			}
-		}
-	}
-	return string(b)
 }
 
 // requestID returns the provider's request ID for support, or "".
