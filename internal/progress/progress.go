@@ -12,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -26,7 +25,7 @@ type Meter struct {
 	// base is the number of rows settled before this run (resume): they
 	// count for done but not for this run's rate.
 	base   int64
-	counts [6]atomic.Int64 // by index in report.Statuses()
+	counts [revoke.NumStatuses]atomic.Int64 // by revoke.Status.Index
 	stats  func() revoke.Stats
 	// stopping is set once the run was asked to stop (a signal, its time
 	// budget) and only waits for the requests in flight.
@@ -112,7 +111,7 @@ type Snapshot struct {
 func (m *Meter) Snapshot() Snapshot {
 	now := m.now()
 	s := Snapshot{Total: m.total, Rows: make(map[revoke.Status]int64, len(m.counts)), ETA: -1, Elapsed: now.Sub(m.start), Stopping: m.stopping.Load()}
-	for i, st := range report.Statuses() {
+	for i, st := range revoke.Statuses() {
 		n := m.counts[i].Load()
 		s.Rows[st] = n
 		s.Done += n
@@ -148,22 +147,11 @@ func (m *Meter) rate(now time.Time, settled int64) float64 {
 	return float64(settled-oldest.settled) / span
 }
 
-// index is the position of s in report.Statuses(), the order of counts.
+// index is the position of s in revoke.Statuses(), the order of counts.
+// The pool only settles rows with a known status.
 func index(s revoke.Status) int {
-	switch s {
-	case revoke.Revoked:
-		return 0
-	case revoke.NotFound:
-		return 1
-	case revoke.Failed:
-		return 2
-	case revoke.Invalid:
-		return 3
-	case revoke.Duplicate:
-		return 4
-	default:
-		return 5 // revoke.DryRun; a test keeps this switch in step with report.Statuses
-	}
+	i, _ := s.Index()
+	return i
 }
 
 // Log keys of the progress line, documented in the README.
@@ -190,7 +178,7 @@ func Log(log zerolog.Logger, s Snapshot) {
 		ev = ev.Int64(keyETA, int64(s.ETA/time.Second))
 	}
 	rows := zerolog.Dict()
-	for _, st := range report.Statuses() {
+	for _, st := range revoke.Statuses() {
 		rows.Int64(string(st), s.Rows[st])
 	}
 	ev.Dict(keyRows, rows).Int64(keyRequests, s.Requests).Int64(keyRetries, s.Retries).

@@ -45,23 +45,11 @@ func FormatOf(path string) (Format, error) {
 }
 
 // Statuses lists every status an outcome file may hold, in the order a
-// summary shows them. It is also what ReadJournal accepts: a status added to
-// package revoke must be added here too.
-func Statuses() []revoke.Status {
-	return []revoke.Status{
-		revoke.Revoked, revoke.NotFound, revoke.Failed,
-		revoke.Invalid, revoke.Duplicate, revoke.DryRun,
-	}
-}
+// summary shows them: revoke.Statuses, the one list. It is also what
+// ReadJournal accepts.
+func Statuses() []revoke.Status { return revoke.Statuses() }
 
-func knownStatus(s revoke.Status) bool {
-	switch s {
-	case revoke.Revoked, revoke.NotFound, revoke.Failed,
-		revoke.Invalid, revoke.Duplicate, revoke.DryRun:
-		return true
-	}
-	return false
-}
+func knownStatus(s revoke.Status) bool { return s.Known() }
 
 // Tally counts outcomes for the run summary and the exit code.
 type Tally struct {

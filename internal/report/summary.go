@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
@@ -62,17 +64,42 @@ type Summary struct {
 
 // SetRows fills the counts by status, and Rows, from byStatus.
 func (s *Summary) SetRows(byStatus map[revoke.Status]int64) {
-	s.Revoked = byStatus[revoke.Revoked]
-	s.NotFound = byStatus[revoke.NotFound]
-	s.Failed = byStatus[revoke.Failed]
-	s.Invalid = byStatus[revoke.Invalid]
-	s.Duplicate = byStatus[revoke.Duplicate]
-	s.DryRun = byStatus[revoke.DryRun]
 	s.Rows = 0
+	for _, st := range revoke.Statuses() {
+		*s.count(st) = byStatus[st]
+	}
 	for _, n := range byStatus {
 		s.Rows += n
 	}
 }
+
+// count is the field of s that counts st: the one whose JSON key is the
+// status's name.
+func (s *Summary) count(st revoke.Status) *int64 {
+	return reflect.ValueOf(s).Elem().Field(summaryCounts[st]).Addr().Interface().(*int64)
+}
+
+// summaryCounts is the index of Summary's count field for each status,
+// found by JSON key; a status without one stops the program at start, in
+// every test.
+var summaryCounts = func() map[revoke.Status]int {
+	byKey := map[string]int{}
+	t := reflect.TypeFor[Summary]()
+	for i := range t.NumField() {
+		if t.Field(i).Type.Kind() == reflect.Int64 {
+			byKey[strings.Split(t.Field(i).Tag.Get("json"), ",")[0]] = i
+		}
+	}
+	m := map[revoke.Status]int{}
+	for _, st := range revoke.Statuses() {
+		i, ok := byKey[string(st)]
+		if !ok {
+			panic(fmt.Sprintf("report.Summary has no int64 field with JSON key %q", st))
+		}
+		m[st] = i
+	}
+	return m
+}()
 
 // WriteSummary writes s to path as indented JSON, atomically: a reader sees
 // the previous document or the new one, never half of one.
@@ -103,14 +130,8 @@ func WriteText(w io.Writer, s Summary, advice []string) error {
 		ended = "stopped early"
 	}
 	fmt.Fprintf(&b, "\nbulkrevoke %s in %s (exit code %d)\n", ended, time.Duration(s.DurationS*float64(time.Second)).Round(100*time.Millisecond), s.ExitCode)
-	for _, row := range []struct {
-		status revoke.Status
-		n      int64
-	}{
-		{revoke.Revoked, s.Revoked}, {revoke.NotFound, s.NotFound}, {revoke.Failed, s.Failed},
-		{revoke.Invalid, s.Invalid}, {revoke.Duplicate, s.Duplicate}, {revoke.DryRun, s.DryRun},
-	} {
-		fmt.Fprintf(&b, "  %-10s %10d\n", row.status, row.n)
+	for _, st := range revoke.Statuses() {
+		fmt.Fprintf(&b, "  %-10s %10d\n", st, *s.count(st))
 	}
 	fmt.Fprintf(&b, "  %-10s %10d", "rows", s.Rows)
 	if s.InputRows >= 0 {

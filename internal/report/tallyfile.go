@@ -34,16 +34,15 @@ func TallyFile(path string) (Tally, error) {
 	return t, nil
 }
 
-// statusOrder is Statuses(), made once: statusIndex runs for every record.
+// statusOrder is Statuses(), made once: the tally runs for every record.
 var statusOrder = Statuses()
 
 // statusIndex is the position of s in Statuses(). ReadJournal only passes on
 // known statuses, so every s has one.
 func statusIndex(s revoke.Status) uint8 {
-	for i, known := range statusOrder {
-		if s == known {
-			return uint8(i)
-		}
+	i, ok := s.Index()
+	if !ok {
+		panic(fmt.Sprintf("status %q is not in revoke.Statuses", s))
 	}
-	panic(fmt.Sprintf("status %q is not in report.Statuses", s))
+	return uint8(i)
 }

@@ -23,6 +23,35 @@ const (
 	DryRun    Status = "dry_run"
 )
 
+// statuses is the status vocabulary, in the order summaries, metrics and
+// progress show it: the one list. A status added above goes here, and
+// every display, the outcome file's reader and the summary follow.
+var statuses = [...]Status{Revoked, NotFound, Failed, Invalid, Duplicate, DryRun}
+
+// NumStatuses is the number of statuses, for arrays indexed by Index.
+const NumStatuses = len(statuses)
+
+// Statuses lists every status an outcome file may hold, in the order a
+// summary shows them.
+func Statuses() []Status { return append([]Status(nil), statuses[:]...) }
+
+// Index is the position of s in Statuses(); ok is false for a string that
+// is no status.
+func (s Status) Index() (i int, ok bool) {
+	for i, known := range statuses {
+		if s == known {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Known reports whether s is one of Statuses().
+func (s Status) Known() bool {
+	_, ok := s.Index()
+	return ok
+}
+
 // Unrecognised is what a provider's error says of an answer that is on
 // neither of its allow-lists (success shapes, statements that the target is
 // gone): such an answer is failed, whatever its status.
