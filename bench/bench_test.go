@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
 // TestMain lets the test binary act as the spawner, as the harness binary
@@ -100,7 +102,14 @@ func TestWrkRate(t *testing.T) {
 
 func TestCheckRun(t *testing.T) {
 	t.Parallel()
-	fin := func(rows map[string]int64) finishedLine { return finishedLine{Rows: rows, found: true} }
+	fin := func(rows map[string]int64) finishedLine {
+		f := finishedLine{found: true}
+		f.RunByStatus = map[revoke.Status]int64{}
+		for s, n := range rows {
+			f.RunByStatus[revoke.Status(s)] = n
+		}
+		return f
+	}
 	tests := []struct {
 		name    string
 		res     jobResult
@@ -141,9 +150,9 @@ func TestJobEnvKeepsSettingsOut(t *testing.T) {
 func TestReadFinished(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "job.log")
-	log := `{"level":"info","rows":12,"message":"starting"}
+	log := `{"level":"info","input_rows":12,"message":"starting"}
 {"level":"warn","line":3,"message":"row"}
-{"level":"info","rows":{"revoked":10,"failed":2},"requests":15,"retries":3,"throttled":1,"achieved_rate":123.5,"message":"finished"}
+{"level":"info","run_by_status":{"revoked":10,"failed":2},"requests":15,"retries":3,"throttled":1,"achieved_rate":123.5,"message":"finished"}
 `
 	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
 		t.Fatal(err)
@@ -152,7 +161,7 @@ func TestReadFinished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !fin.found || fin.Rows["revoked"] != 10 || fin.Rows["failed"] != 2 || fin.Requests != 15 || fin.Retries != 3 || fin.Throttled != 1 || fin.AchievedRate != 123.5 {
+	if !fin.found || fin.RunByStatus["revoked"] != 10 || fin.RunByStatus["failed"] != 2 || fin.Requests != 15 || fin.Retries != 3 || fin.Throttled != 1 || fin.AchievedRate != 123.5 {
 		t.Errorf("readFinished = %+v", fin)
 	}
 }

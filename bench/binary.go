@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/cli"
 )
 
 // buildBinary builds the real bulkrevoke once, as a user would, so that every
@@ -56,14 +58,11 @@ type jobResult struct {
 	finished finishedLine
 }
 
-// finishedLine is the run's closing log line.
+// finishedLine is the run's closing log line, decoded into the type that
+// writes it.
 type finishedLine struct {
-	Rows         map[string]int64 `json:"rows"`
-	Requests     int64            `json:"requests"`
-	Retries      int64            `json:"retries"`
-	Throttled    int64            `json:"throttled"`
-	AchievedRate float64          `json:"achieved_rate"`
-	found        bool
+	cli.Finished
+	found bool
 }
 
 func (h *harness) runJob(ctx context.Context, j job) (jobResult, error) {

@@ -177,7 +177,7 @@ func checkRun(res jobResult, rows int, logPath string) error {
 		return fmt.Errorf("no finished line in the log:\n%s", tail(logPath, 5))
 	}
 	var n int64
-	for _, c := range res.finished.Rows {
+	for _, c := range res.finished.RunByStatus {
 		n += c
 	}
 	if n != int64(rows) {

@@ -71,7 +71,7 @@ func (h *harness) adaptive(ctx context.Context, t *table, sc scaled) error {
 	}
 	t.add("adaptive", fmt.Sprintf("--rate %s vs server limit %s/s, %d rows", formatRate(sc.jobRate), formatRate(sc.limit), sc.adaptiveRows),
 		fmt.Sprintf("goodput %.0f revoked/s (%.0f/s net of the server's opening burst); %d requests, %.1f%% refused (429); %d rows failed%s",
-			goodput, net, tr.requests, 100*refused, res.finished.Rows["failed"], stopped),
+			goodput, net, tr.requests, 100*refused, res.finished.RunByStatus["failed"], stopped),
 		fmt.Sprintf("server allows %s/s after a %s-request burst", formatRate(sc.limit), formatRate(sc.limit)),
 		fmt.Sprintf("%.0f%% of the limit (net); %.1f%% refused", 100*net/sc.limit, 100*refused),
 		t.verdict("≥ 85% of the limit, ≤ 10% refused", met))

@@ -332,9 +332,8 @@ func firstAttemptOfOneInTen(f sim.Fault) func(string, int) sim.Fault {
 }
 
 // summary is the "finished" line of a run's JSON logs.
-type summary struct {
-	Unrecorded int64 `json:"unrecorded_requests"`
-}
+// summary is the finished log line, decoded into the type that writes it.
+type summary = cli.Finished
 
 func finishedLine(t *testing.T, stderr string) summary {
 	t.Helper()

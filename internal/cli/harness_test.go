@@ -213,13 +213,7 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // finished is the summary log line of a run.
-type finished struct {
-	Requests   int64            `json:"requests"`
-	Unrecorded int64            `json:"unrecorded_requests"`
-	Probes     int64            `json:"probe_requests"`
-	Skipped    int64            `json:"skipped"`
-	Rows       map[string]int64 `json:"rows"`
-}
+type finished = Finished
 
 // finishedLine finds the "finished" line in a run's JSON logs.
 func finishedLine(t *testing.T, stderr string) finished {

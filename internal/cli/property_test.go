@@ -165,7 +165,7 @@ func TestPropertyOutcomesAgreeWithServer(t *testing.T) {
 			if sent := srv.hits.Load(); attempts != sent || sum.Unrecorded != 0 {
 				t.Errorf("server received %d requests; outcome file counts %d attempts, %d unrecorded", sent, attempts, sum.Unrecorded)
 			}
-			t.Logf("%d rows, %d requests, %d faults injected: %v", len(in.rows), srv.hits.Load(), srv.Stats().Faults, sum.Rows)
+			t.Logf("%d rows, %d requests, %d faults injected: %v", len(in.rows), srv.hits.Load(), srv.Stats().Faults, sum.RunByStatus)
 			wantCode := ExitOK
 			switch {
 			case failed:

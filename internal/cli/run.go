@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -47,6 +46,9 @@ const (
 	keyError    = "error"
 	keyCorrID   = "correlation_id"
 	keyExitCode = "exit_code"
+	// keyInputRows is the input's row count (the shard's with --shard),
+	// wherever a line holds it: starting and progress.
+	keyInputRows = "input_rows"
 )
 
 // errRows marks a run that finished with failed rows, errInvalid one whose
@@ -298,13 +300,12 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		Logger:      log,
 	})
 
-	log.Info().Str("input", cfg.Input).Int64("rows", total).Str("out", cfg.Out).
+	log.Info().Str("input", cfg.Input).Int64(keyInputRows, total).Str("out", cfg.Out).
 		Float64("rate", cfg.Rate).Int("concurrency", cfg.Concurrency).Str("provider", cfg.Provider).Str("instance", host).
 		Bool("dry_run", cfg.DryRun).Bool("resume", cfg.Resume).Int64("already_recorded", journal.recorded).
 		Str("shard", cfg.Shard.String()).Str("max_duration", cfg.MaxDuration.String()).
 		Msg("starting")
 
-	var tally report.Tally
 	// Every row reaches the OS as it is written, so a killed process loses
 	// nothing; each is synced within a second, so a machine crash loses at
 	// most the last second of rows.
@@ -313,7 +314,6 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		if err := syncs.write(o); err != nil {
 			return fmt.Errorf("write outcome file %s: %w", cfg.Out, err)
 		}
-		tally.Add(o)
 		watch.add(o)
 		logOutcome(log, o)
 		return nil
@@ -321,33 +321,15 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 
 	watch.begin(total, pool.Stats)
 	stopAcked := acknowledgeStop(ctx, cfg, pool.Stats, watch, log)
-	start := time.Now()
 	runErr := pool.Run(ctx, revoke.CheckRows(shardRows(src, cfg.Shard), rowCheck(revoker, cfg.Settings)), record)
 	stopAcked()
 	runErr = nameTheCause(ctx, runErr)
-	elapsed := time.Since(start)
 	watch.end(runErr == nil)
 	if err := syncs.stop(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("sync outcome file %s: %w", cfg.Out, err)
 	}
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("close outcome file %s: %w", cfg.Out, err)
-	}
-	stats := pool.Stats()
-	// This run's counts, for the finished line, which watch.finish logs
-	// once the exit code is known.
-	runTally := tally
-	watch.finishedLine = func(ev *zerolog.Event) *zerolog.Event {
-		dict := zerolog.Dict()
-		for _, s := range report.Statuses() {
-			dict.Int64(string(s), runTally.ByStatus[s])
-		}
-		return ev.Dict("rows", dict).Int64("requests", stats.Requests).Int64("retries", stats.Retries).
-			Int64("throttled", stats.Throttled).Int64("unrecorded_requests", stats.Unrecorded).Int64("probe_requests", stats.Probes).
-			Int64("skipped", stats.Skipped).Int64("duration_ms", elapsed.Milliseconds()).
-			Float64("achieved_rate", float64(stats.Requests)/max(elapsed.Seconds(), 1e-9)).
-			Float64("settled_rate", math.Round(stats.SettledRate*10)/10).Float64("final_rate", stats.Rate).
-			Int("peak_in_flight", stats.PeakInFlight)
 	}
 	if runErr != nil {
 		return runErr
@@ -358,17 +340,19 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	if err := report.Compact(cfg.Out); err != nil {
 		return fmt.Errorf("compact outcome file: %w", err)
 	}
+	byStatus := watch.snapshot().RunRows
 	if cfg.Resume {
 		// Earlier runs' outcomes count for the exit code too.
-		tally = report.Tally{}
+		var tally report.Tally
 		if _, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error { tally.Add(o); return nil }); err != nil {
 			return fmt.Errorf("re-read outcome file: %w", err)
 		}
+		byStatus = tally.ByStatus
 	}
 	switch {
-	case tally.ByStatus[revoke.Failed] > 0:
+	case byStatus[revoke.Failed] > 0:
 		return errRows
-	case tally.ByStatus[revoke.Invalid] > 0:
+	case byStatus[revoke.Invalid] > 0:
 		return errInvalid
 	}
 	return nil

@@ -50,14 +50,14 @@ func shardedInput(rows int) (csv string, want map[int64]revoke.Status, original 
 	return b.String(), want, original
 }
 
-// startingRows returns the "rows" field of the JSON "starting" log line.
+// startingRows returns the "input_rows" field of the JSON "starting" log line.
 func startingRows(t *testing.T, stderr string) int64 {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(stderr))
 	for sc.Scan() {
 		var l struct {
 			Message string `json:"message"`
-			Rows    int64  `json:"rows"`
+			Rows    int64  `json:"input_rows"`
 			Shard   string `json:"shard"`
 		}
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "starting" {

@@ -70,7 +70,6 @@ type watch struct {
 
 	// Set by begin; a run refused before it sends anything has none.
 	meter    *progress.Meter
-	stats    func() revoke.Stats
 	total    int64
 	runStart time.Time
 	runEnd   time.Time
@@ -86,10 +85,6 @@ type watch struct {
 	pushedLastSuccess time.Time
 	pushedKnown       bool
 	pushedRead        bool
-
-	// finishedLine adds the run's counts to the "finished" log line; set
-	// by execute once the pool has returned.
-	finishedLine func(*zerolog.Event) *zerolog.Event
 }
 
 // pushTimeout bounds one push: a gateway that hangs must not hold up the
@@ -130,7 +125,7 @@ func consoleLogs(cfg Config, stderr io.Writer) bool {
 // begin starts watching, just before the first row is read: total is the
 // number of input rows (-1 if unknown), stats the pool's counters.
 func (w *watch) begin(total int64, stats func() revoke.Stats) {
-	w.total, w.stats = total, stats
+	w.total = total
 	before := w.recordedBefore()
 	w.meter = progress.NewMeter(progress.Config{Total: total, Before: before, Stats: stats})
 	w.runStart = time.Now()
@@ -283,10 +278,6 @@ func (w *watch) readLastSuccess() {
 }
 
 func (w *watch) metrics(s progress.Snapshot, exit int) report.Metrics {
-	var throttled int64
-	if w.stats != nil {
-		throttled = w.stats().Throttled
-	}
 	return report.Metrics{
 		Version:     Version(),
 		Name:        w.cfg.Name,
@@ -295,7 +286,7 @@ func (w *watch) metrics(s progress.Snapshot, exit int) report.Metrics {
 		InputRows:   s.Total,
 		Requests:    s.Requests,
 		Retries:     s.Retries,
-		Throttled:   throttled,
+		Throttled:   s.Stats.Throttled,
 		Start:       w.start,
 		Duration:    time.Since(w.start),
 		ExitCode:    exit,
@@ -370,12 +361,12 @@ func (w *watch) finish(runErr error) error {
 		}
 	}
 	exit := exitCodeOf(final)
-	if w.finishedLine != nil {
-		ev := w.log.Info()
+	if w.meter != nil { // the run got as far as sending
+		var stopped error
 		if stoppedEarly(final) {
-			ev = w.log.Error().AnErr(keyError, final)
+			stopped = final
 		}
-		w.finishedLine(ev).Int(keyExitCode, exit).Msg("finished")
+		newFinished(snap, w.runEnd.Sub(w.runStart), exit, stopped).log(w.log)
 	}
 	if w.pusher != nil {
 		// A push that fails is a warning: it never changes the exit code.
@@ -418,17 +409,14 @@ func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Ti
 	if sending := w.runEnd.Sub(w.runStart).Seconds(); sending > 0 {
 		sum.AchievedRate = math.Round(float64(s.Requests)/sending*100) / 100
 	}
-	if w.stats != nil {
-		st := w.stats()
-		sum.Throttled = st.Throttled
-		// The pace the run last held steady; a run too short or too
-		// uneven to settle reports the pace it ended at instead.
-		sum.SettledRate = st.SettledRate
-		if sum.SettledRate == 0 {
-			sum.SettledRate = st.Rate
-		}
-		sum.SettledRate = math.Round(sum.SettledRate*100) / 100
+	sum.Throttled = s.Stats.Throttled
+	// The pace the run last held steady; a run too short or too uneven to
+	// settle reports the pace it ended at instead.
+	sum.SettledRate = s.Stats.SettledRate
+	if sum.SettledRate == 0 {
+		sum.SettledRate = s.Stats.Rate
 	}
+	sum.SettledRate = math.Round(sum.SettledRate*100) / 100
 	return sum
 }
 

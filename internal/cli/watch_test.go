@@ -190,8 +190,8 @@ func TestSummaryAndMetricsAgreeWithOutcomeFile(t *testing.T) {
 					t.Errorf("summary %s = %v, outcome file has %d", s, got, counts[s])
 				}
 			}
-			if sum["rows"] != float64(recorded) || sum["exit_code"] != float64(step.code) || sum["input_rows"] != float64(rows) {
-				t.Errorf("summary rows=%v exit_code=%v input_rows=%v, want %d, %d, %d", sum["rows"], sum["exit_code"], sum["input_rows"], recorded, step.code, rows)
+			if sum["done"] != float64(recorded) || sum["exit_code"] != float64(step.code) || sum["input_rows"] != float64(rows) {
+				t.Errorf("summary done=%v exit_code=%v input_rows=%v, want %d, %d, %d", sum["done"], sum["exit_code"], sum["input_rows"], recorded, step.code, rows)
 			}
 			if sum["outcome_file"] != out || sum["input"] != in || sum["version"] != Version() {
 				t.Errorf("summary paths or version: %v %v %v", sum["outcome_file"], sum["input"], sum["version"])
@@ -259,10 +259,10 @@ func TestProgressLines(t *testing.T) {
 	type line struct {
 		Message string           `json:"message"`
 		Done    int64            `json:"done"`
-		Total   *int64           `json:"total"`
+		Total   *int64           `json:"input_rows"`
 		Rate    *float64         `json:"rate"`
 		ETA     *int64           `json:"eta_s"`
-		Rows    map[string]int64 `json:"rows"`
+		Rows    map[string]int64 `json:"done_by_status"`
 	}
 	var lines []line
 	sc := bufio.NewScanner(strings.NewReader(res.stderr))
@@ -393,7 +393,7 @@ func TestProgressAfterDryRunCountsOnlyRealRows(t *testing.T) {
 		var p struct {
 			Message string `json:"message"`
 			Done    int64  `json:"done"`
-			Total   int64  `json:"total"`
+			Total   int64  `json:"input_rows"`
 		}
 		if json.Unmarshal([]byte(l), &p) != nil || p.Message != "progress" {
 			continue

@@ -25,6 +25,7 @@ type Meter struct {
 	// base is the number of rows settled before this run (resume): they
 	// count for done but not for this run's rate.
 	base   int64
+	before [revoke.NumStatuses]int64        // base by revoke.Status.Index
 	counts [revoke.NumStatuses]atomic.Int64 // by revoke.Status.Index
 	stats  func() revoke.Stats
 	// stopping is set once the run was asked to stop (a signal, its time
@@ -74,6 +75,7 @@ func NewMeter(cfg Config) *Meter {
 	m := &Meter{now: now, start: now(), total: cfg.Total, stats: cfg.Stats}
 	for s, n := range cfg.Before {
 		m.counts[index(s)].Add(n)
+		m.before[index(s)] += n
 		m.base += n
 	}
 	m.samples[0] = sample{at: m.start}
@@ -88,15 +90,20 @@ func (m *Meter) Add(o revoke.Outcome) { m.counts[index(o.Status)].Add(1) }
 // requests in flight.
 func (m *Meter) Stop() { m.stopping.Store(true) }
 
-// Snapshot is how far the run has got at one moment.
+// Snapshot is how far the run has got at one moment. It is the run's one
+// accumulator: the progress line and bar, the summary, the metrics and the
+// "finished" line all read it.
 type Snapshot struct {
 	// Done is the number of rows with a final outcome, earlier runs'
 	// included on resume; Total is the number of input rows, -1 if unknown.
 	Done, Total int64
-	// Rows counts Done by status.
-	Rows map[revoke.Status]int64
-	// Requests and Retries count this run's HTTP requests.
+	// Rows counts Done by status; RunRows counts this run's outcomes by
+	// status (Rows less what earlier runs recorded).
+	Rows, RunRows map[revoke.Status]int64
+	// Requests and Retries count this run's HTTP requests: Stats's, the
+	// pool's counters (zero without Config.Stats).
 	Requests, Retries int64
+	Stats             revoke.Stats
 	// Rate is rows settled per second over the last 15 seconds or so.
 	Rate float64
 	// ETA is the time left at Rate; -1 when it cannot be told (total
@@ -110,15 +117,17 @@ type Snapshot struct {
 // Snapshot reads the counters; safe to call from any goroutine.
 func (m *Meter) Snapshot() Snapshot {
 	now := m.now()
-	s := Snapshot{Total: m.total, Rows: make(map[revoke.Status]int64, len(m.counts)), ETA: -1, Elapsed: now.Sub(m.start), Stopping: m.stopping.Load()}
+	s := Snapshot{Total: m.total, Rows: make(map[revoke.Status]int64, len(m.counts)), RunRows: make(map[revoke.Status]int64, len(m.counts)),
+		ETA: -1, Elapsed: now.Sub(m.start), Stopping: m.stopping.Load()}
 	for i, st := range revoke.Statuses() {
 		n := m.counts[i].Load()
 		s.Rows[st] = n
+		s.RunRows[st] = n - m.before[i]
 		s.Done += n
 	}
 	if m.stats != nil {
-		st := m.stats()
-		s.Requests, s.Retries = st.Requests, st.Retries
+		s.Stats = m.stats()
+		s.Requests, s.Retries = s.Stats.Requests, s.Stats.Retries
 	}
 	s.Rate = m.rate(now, s.Done-m.base)
 	if m.total >= 0 && s.Rate > 0 {
@@ -157,17 +166,18 @@ func index(s revoke.Status) int {
 // Log keys of the progress line, documented in the README.
 const (
 	keyDone     = "done"
-	keyTotal    = "total"
+	keyTotal    = "input_rows"
 	keyRate     = "rate"
 	keyETA      = "eta_s"
-	keyRows     = "rows"
+	keyRows     = "done_by_status"
 	keyRequests = "requests"
 	keyRetries  = "retries"
 	keyElapsed  = "elapsed_s"
 )
 
-// Log writes one "progress" line: done, total (when known), rate in rows
-// per second, eta_s (when known), counts by status, requests and retries.
+// Log writes one "progress" line: done, input_rows (when known), rate in
+// rows per second, eta_s (when known), done_by_status (done split by
+// status), requests and retries.
 func Log(log zerolog.Logger, s Snapshot) {
 	ev := log.Info().Int64(keyDone, s.Done)
 	if s.Total >= 0 {

@@ -225,10 +225,10 @@ func TestLogLine(t *testing.T) {
 			var line struct {
 				Message  string           `json:"message"`
 				Done     int64            `json:"done"`
-				Total    *int64           `json:"total"`
+				Total    *int64           `json:"input_rows"`
 				Rate     float64          `json:"rate"`
 				ETA      *int64           `json:"eta_s"`
-				Rows     map[string]int64 `json:"rows"`
+				Rows     map[string]int64 `json:"done_by_status"`
 				Requests int64            `json:"requests"`
 			}
 			if err := json.Unmarshal(b.Bytes(), &line); err != nil {

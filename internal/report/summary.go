@@ -36,10 +36,10 @@ type Summary struct {
 	// InputRows is the number of data rows in the input, invalid ones
 	// included; -1 when it could not be known (standard input).
 	InputRows int64 `json:"input_rows"`
-	// Rows is the number of input rows the outcome file records, earlier
-	// runs' included when this one resumed them; the six counts below add up
-	// to it.
-	Rows      int64 `json:"rows"`
+	// Done is the number of input rows the outcome file records, earlier
+	// runs' included when this one resumed them (the progress line's done);
+	// the six counts below add up to it.
+	Done      int64 `json:"done"`
 	Revoked   int64 `json:"revoked"`
 	NotFound  int64 `json:"not_found"`
 	Failed    int64 `json:"failed"`
@@ -62,14 +62,14 @@ type Summary struct {
 	SettledRate    float64 `json:"settled_rate"`
 }
 
-// SetRows fills the counts by status, and Rows, from byStatus.
+// SetRows fills the counts by status, and Done, from byStatus.
 func (s *Summary) SetRows(byStatus map[revoke.Status]int64) {
-	s.Rows = 0
+	s.Done = 0
 	for _, st := range revoke.Statuses() {
 		*s.count(st) = byStatus[st]
 	}
 	for _, n := range byStatus {
-		s.Rows += n
+		s.Done += n
 	}
 }
 
@@ -133,7 +133,7 @@ func WriteText(w io.Writer, s Summary, advice []string) error {
 	for _, st := range revoke.Statuses() {
 		fmt.Fprintf(&b, "  %-10s %10d\n", st, *s.count(st))
 	}
-	fmt.Fprintf(&b, "  %-10s %10d", "rows", s.Rows)
+	fmt.Fprintf(&b, "  %-10s %10d", "rows", s.Done)
 	if s.InputRows >= 0 {
 		fmt.Fprintf(&b, " of %d in the input", s.InputRows)
 	}

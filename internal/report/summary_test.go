@@ -161,7 +161,7 @@ func TestWriteSummary(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]any{
-		"rows": float64(want), "requests": 99.0, "retries": 4.0, "exit_code": 1.0, "version": "v1.2.3",
+		"done": float64(want), "requests": 99.0, "retries": 4.0, "exit_code": 1.0, "version": "v1.2.3",
 		"input": "in.csv", "outcome_file": "out.csv", "settled_rate": 20.0, "configured_rate": 25.0,
 		"start": "2025-03-04T05:06:07Z", "end": "2025-03-04T05:07:37Z",
 	} {

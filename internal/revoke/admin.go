@@ -115,7 +115,7 @@ func (p *Pool) settleDoubt(j *job) {
 				j.cancel(&FatalError{Line: first.line, Err: fmt.Errorf("%w; %w", first.err, why)})
 			}
 		} else {
-			p.cfg.Logger.Info().Int64("line", first.line).Int("rows", len(batch)).
+			p.cfg.Logger.Info().Int64("line", first.line).Int("waiting_rows", len(batch)).
 				Msg("a probe showed the administrator's credentials still work: the refusal is the row's own")
 		}
 		for _, v := range batch {

@@ -132,7 +132,7 @@ func (g *gate) observe(latency time.Duration, rate float64) {
 	avg := g.latency
 	g.mu.Unlock()
 	if resized {
-		g.log.Debug().Int("in_flight_limit", n).Dur("latency", avg).Float64("rate", rate).Msg("pool resized")
+		g.log.Debug().Int("in_flight_limit", n).Int64("latency_ms", avg.Milliseconds()).Float64("rate", rate).Msg("pool resized")
 	}
 	if grew {
 		g.signal()

@@ -202,7 +202,7 @@ func (p *pacer) throttled(now time.Time, epoch uint64, retryAfter time.Duration)
 			p.pausedUntil.Store(until)
 			p.pausedInTick = true
 			if started {
-				p.log.Debug().Dur("retry_after", retryAfter).Msg("pausing every worker for the server's Retry-After")
+				p.log.Debug().Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("pausing every worker for the server's Retry-After")
 			}
 		}
 	}
@@ -215,7 +215,7 @@ func (p *pacer) throttled(now time.Time, epoch uint64, retryAfter time.Duration)
 	p.afterDecrease = next
 	p.lastDecrease = now
 	p.epoch.Add(1)
-	p.log.Debug().Float64("rate", next).Float64("previous_rate", finite(prev)).Dur("retry_after", retryAfter).Msg("rate lowered: the server refused for speed")
+	p.log.Debug().Float64("rate", next).Float64("previous_rate", finite(prev)).Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("rate lowered: the server refused for speed")
 }
 
 // decreased is the rate after a throttle: the current rate (or, unpaced or
