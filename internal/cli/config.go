@@ -17,12 +17,13 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/provider"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
 // Defaults, documented in the README and in the usage text.
 const (
 	DefaultRate        = 25 // requests/s: 1,500 a minute, well under the 4,000 a minute other Concur APIs allow
-	DefaultMaxAttempts = 5
+	DefaultMaxAttempts = revoke.DefaultMaxAttempts
 	DefaultTimeout     = endpoint.DefaultTimeout
 )
 

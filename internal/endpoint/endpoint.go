@@ -2,7 +2,9 @@
 // whatever the provider: the rule for where secrets may be sent (https, or
 // http on loopback only), a keep-alive client that never follows a redirect,
 // bounded reading of replies, Retry-After, and keeping secrets out of
-// anything a server echoes or net/http prints.
+// anything a server echoes or net/http prints; the reply plumbing every
+// provider shares (reply.go), the one secret reader (secret.go) and the
+// clients' defaults.
 package endpoint
 
 import (
@@ -25,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
 const (
@@ -34,7 +37,7 @@ const (
 	MaxBody = 64 << 10
 	// MaxRetryAfter caps the server's Retry-After: a bogus "retry in a day"
 	// must not park a worker through an incident.
-	MaxRetryAfter = 5 * time.Minute
+	MaxRetryAfter = revoke.MaxRetryAfter
 	// maxID caps a request or correlation ID; real ones are UUIDs.
 	maxID = 100
 

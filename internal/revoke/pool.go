@@ -33,13 +33,15 @@ type Config struct {
 	// pool to reach the current rate at the observed latency, between
 	// MinAutoConcurrency and MaxAutoConcurrency.
 	Concurrency int
-	// MaxAttempts is the number of requests per row at most (default 5).
+	// MaxAttempts is the number of requests per row at most (default
+	// DefaultMaxAttempts).
 	MaxAttempts int
 	// BackoffBase and BackoffMax shape the exponential backoff with full
 	// jitter between attempts of one row (defaults 250ms and 30s).
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// RetryAfterMax caps the server's Retry-After (default 5m).
+	// RetryAfterMax caps the server's Retry-After (default
+	// MaxRetryAfter).
 	RetryAfterMax time.Duration
 	// DryRun validates and de-duplicates but sends nothing.
 	DryRun bool
@@ -97,6 +99,16 @@ func (e *FatalError) Unwrap() error { return e.Err }
 // its context was cancelled (a signal, or a time budget).
 var ErrStopped = errors.New("run stopped before the end of the input")
 
+const (
+	// DefaultMaxAttempts is the requests per row at most when
+	// Config.MaxAttempts is zero, and --max-attempts's default.
+	DefaultMaxAttempts = 5
+	// MaxRetryAfter caps the server's Retry-After, in the pool and in
+	// every provider's reading of it (endpoint.RetryAfter): a bogus "retry
+	// in a day" must not park a worker through an incident.
+	MaxRetryAfter = 5 * time.Minute
+)
+
 // Pool revokes rows concurrently under one rate limit.
 type Pool struct {
 	cfg      Config
@@ -114,7 +126,7 @@ type Pool struct {
 // New returns a pool with cfg's defaults filled in.
 func New(cfg Config) *Pool {
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 5
+		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 250 * time.Millisecond
@@ -123,7 +135,7 @@ func New(cfg Config) *Pool {
 		cfg.BackoffMax = 30 * time.Second
 	}
 	if cfg.RetryAfterMax <= 0 {
-		cfg.RetryAfterMax = 5 * time.Minute
+		cfg.RetryAfterMax = MaxRetryAfter
 	}
 	auto := cfg.Concurrency <= 0
 	if auto {
