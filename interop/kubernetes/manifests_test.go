@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/cli"
+	"github.com/bulkrevoke/bulkrevoke/internal/concur"
 )
 
 // manifestDir holds the Kubernetes manifests; jobDir the job files they mount
@@ -285,8 +286,12 @@ func checkPod(t *testing.T, name string, spec corev1.PodTemplateSpec, claims []s
 	if err != nil {
 		t.Fatalf("%s: bulkrevoke %q: %v\n%s", name, args, err, stderr.String())
 	}
-	if cfg.AdminToken != fakeAdminToken {
-		t.Errorf("%s: the administrator token did not reach the tool from the Secret (got %q)", name, cfg.AdminToken)
+	var adminToken string
+	if c, ok := cfg.Settings.(*concur.Settings); ok {
+		adminToken = c.AdminToken
+	}
+	if adminToken != fakeAdminToken {
+		t.Errorf("%s: the administrator token did not reach the tool from the Secret (got %q)", name, adminToken)
 	}
 	if cfg.DryRun || cfg.Sandbox {
 		t.Errorf("%s: a manifest for production runs with --dry-run or --sandbox", name)
