@@ -34,8 +34,8 @@ func Register(p provider.Provider) { providers.Register(p) }
 // The providers' names and secrets, kept for tests and scripts that name
 // them.
 const (
-	ProviderConcur  = "concur"
-	ProviderRFC7009 = "rfc7009"
+	ProviderConcur  = concur.Name
+	ProviderRFC7009 = rfc7009.Name
 	// EnvAdminToken names the environment variable holding Concur's admin
 	// token, EnvClientSecret the one holding the RFC 7009 client secret.
 	EnvAdminToken   = concur.EnvAdminToken

@@ -20,6 +20,10 @@ const (
 	DefaultBaseURL = "https://www.concursolutions.com"
 	// EnvAdminToken names the environment variable holding the admin token.
 	EnvAdminToken = "CONCUR_ADMIN_TOKEN"
+	// Name is --provider's value for Concur.
+	Name = "concur"
+	// tokenFileFlag names the file holding the admin token.
+	tokenFileFlag = "admin-token-file"
 )
 
 // Provider is --provider concur, the default: Concur's legacy
@@ -28,11 +32,11 @@ type Provider struct{}
 
 var _ provider.Provider = Provider{}
 
-func (Provider) Name() string    { return "concur" }
+func (Provider) Name() string    { return Name }
 func (Provider) Summary() string { return "Concur's legacy endpoint" }
 
 func (Provider) Secret() provider.Secret {
-	return provider.Secret{Env: EnvAdminToken, FileFlag: "admin-token-file", JobKeys: []string{"admin-token", "token"}}
+	return provider.Secret{Env: EnvAdminToken, FileFlag: tokenFileFlag, JobKeys: []string{"admin-token", "token"}}
 }
 
 // Flags declares --base-url, --admin-token-file, --user-param and
@@ -41,7 +45,7 @@ func (Provider) Secret() provider.Secret {
 func (Provider) Flags(fs *flag.FlagSet) provider.Settings {
 	s := &Settings{}
 	fs.StringVar(&s.baseURL, "base-url", DefaultBaseURL, "Concur instance; requests go to `URL`/net2/oauth2/revoketoken.ashx (https, or http on loopback only)")
-	fs.StringVar(&s.tokenFile, "admin-token-file", "", "read the administrator's access token from `PATH` (else $"+EnvAdminToken+")")
+	fs.StringVar(&s.tokenFile, tokenFileFlag, "", "read the administrator's access token from `PATH` (else $"+EnvAdminToken+")")
 	fs.StringVar(&s.UserParam, "user-param", DefaultUserParam, "query parameter naming the application on user rows: consumerKey or client_id")
 	fs.BoolVar(&s.Sandbox, "sandbox", false, "run against a built-in Concur simulator on loopback (treats every target as live except about one token in five it knows as already revoked, answers every twelfth request with 503, throttles above 100 requests/s)")
 	return s
@@ -67,7 +71,7 @@ var (
 func (s *Settings) Simulated() bool { return s.Sandbox }
 
 func (s *Settings) SecretFiles() []provider.File {
-	return []provider.File{{Flag: "--admin-token-file", Path: s.tokenFile}}
+	return []provider.File{{Flag: "--" + tokenFileFlag, Path: s.tokenFile}}
 }
 
 func (s *Settings) Complete(env provider.Env) error {
@@ -82,7 +86,7 @@ func (s *Settings) Complete(env provider.Env) error {
 		return fmt.Errorf("--base-url: %w", err)
 	}
 	s.BaseURL = u
-	s.AdminToken, err = endpoint.Secret{What: "administrator token", Flag: "--admin-token-file", Path: s.tokenFile, Env: EnvAdminToken}.Read(env.Getenv)
+	s.AdminToken, err = endpoint.Secret{What: "administrator token", Flag: "--" + tokenFileFlag, Path: s.tokenFile, Env: EnvAdminToken}.Read(env.Getenv)
 	if err != nil && !env.DryRun {
 		return err
 	}

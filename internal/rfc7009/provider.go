@@ -1,6 +1,7 @@
 package rfc7009
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -16,19 +17,26 @@ import (
 // secret.
 const EnvClientSecret = "REVOKE_CLIENT_SECRET"
 
+const (
+	// Name is --provider's value for RFC 7009.
+	Name = "rfc7009"
+	// secretFileFlag names the file holding the client secret.
+	secretFileFlag = "client-secret-file"
+)
+
 // Provider is --provider rfc7009: any OAuth 2.0 Token Revocation endpoint,
 // authenticated as the client the tokens were issued to.
 type Provider struct{}
 
 var _ provider.Provider = Provider{}
 
-func (Provider) Name() string { return "rfc7009" }
+func (Provider) Name() string { return Name }
 func (Provider) Summary() string {
 	return "any OAuth 2.0 Token Revocation endpoint: Okta, Auth0, Keycloak, …"
 }
 
 func (Provider) Secret() provider.Secret {
-	return provider.Secret{Env: EnvClientSecret, FileFlag: "client-secret-file", JobKeys: []string{"client-secret"}}
+	return provider.Secret{Env: EnvClientSecret, FileFlag: secretFileFlag, JobKeys: []string{"client-secret"}}
 }
 
 // Flags declares --revoke-url, --client-id, --client-secret-file and
@@ -38,7 +46,7 @@ func (Provider) Flags(fs *flag.FlagSet) provider.Settings {
 	s := &Settings{}
 	fs.StringVar(&s.revokeURL, "revoke-url", "", "rfc7009: the revocation endpoint `URL`, e.g. https://example.okta.com/oauth2/v1/revoke (https, or http on loopback only)")
 	fs.StringVar(&s.ClientID, "client-id", "", "rfc7009: the OAuth client `ID` that the tokens were issued to")
-	fs.StringVar(&s.secretFile, "client-secret-file", "", "rfc7009: read the client secret from `PATH` (else $"+EnvClientSecret+")")
+	fs.StringVar(&s.secretFile, secretFileFlag, "", "rfc7009: read the client secret from `PATH` (else $"+EnvClientSecret+")")
 	fs.StringVar(&s.ClientAuth, "client-auth", AuthBasic, "rfc7009: how the client authenticates, `basic|post`: basic (HTTP Basic) or post (client_id and client_secret form fields)")
 	return s
 }
@@ -60,7 +68,7 @@ var (
 )
 
 func (s *Settings) SecretFiles() []provider.File {
-	return []provider.File{{Flag: "--client-secret-file", Path: s.secretFile}}
+	return []provider.File{{Flag: "--" + secretFileFlag, Path: s.secretFile}}
 }
 
 // CheckRow is CheckRow, for a dry run.
@@ -68,7 +76,7 @@ func (s *Settings) CheckRow(r input.Row) error { return CheckRow(r) }
 
 func (s *Settings) Complete(env provider.Env) error {
 	if strings.TrimSpace(s.revokeURL) == "" {
-		return fmt.Errorf("--provider rfc7009 needs --revoke-url, the revocation endpoint")
+		return errors.New("--provider " + Name + " needs --revoke-url, the revocation endpoint")
 	}
 	u, err := endpoint.ParseURL(s.revokeURL)
 	if err != nil {
@@ -76,14 +84,14 @@ func (s *Settings) Complete(env provider.Env) error {
 	}
 	s.RevokeURL = u
 	if s.ClientID == "" {
-		return fmt.Errorf("--provider rfc7009 needs --client-id")
+		return errors.New("--provider " + Name + " needs --client-id")
 	}
 	switch s.ClientAuth {
 	case AuthBasic, AuthPost:
 	default:
 		return fmt.Errorf("--client-auth %q: want %s or %s", s.ClientAuth, AuthBasic, AuthPost)
 	}
-	s.ClientSecret, err = endpoint.Secret{What: "client secret", Flag: "--client-secret-file", Path: s.secretFile, Env: EnvClientSecret, Spaces: true}.Read(env.Getenv)
+	s.ClientSecret, err = endpoint.Secret{What: "client secret", Flag: "--" + secretFileFlag, Path: s.secretFile, Env: EnvClientSecret, Spaces: true}.Read(env.Getenv)
 	if err != nil && !env.DryRun {
 		return err
 	}
