@@ -36,7 +36,7 @@ func TestResumeWithoutOutcomes(t *testing.T) {
 		{"header only, no sidecar", header, "", ExitOK},
 		{"header and a torn line, no sidecar", header + "2,token,sha256:ab", "", ExitOK},
 		{"header only, sidecar of another input", header, `{"input":"old.csv","input_sha256":"00"}`, ExitOK},
-		{"outcomes, no sidecar", header + "2,token,sha256:0123456789ab,,revoked,200,1,,,5\n", "", ExitUsage},
+		{"outcomes, no sidecar", header + "2,token,sha256:0123456789abcdef,,revoked,200,1,,,5\n", "", ExitUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,14 +158,16 @@ func TestResumeRedoesTornLastLine(t *testing.T) {
 func TestResumeRefusesDamagedJournal(t *testing.T) {
 	t.Parallel()
 	header := "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n"
-	good := "2,token,sha256:0123456789ab,,revoked,200,1,,,5\n"
+	good := "2,token,sha256:0123456789abcdef,,revoked,200,1,,,5\n"
 	cases := []struct {
 		name, outcomes, want string
 	}{
-		{"unknown status", header + good + "3,token,sha256:0123456789ac,,maybe,200,1,,,5\n" + good, "line 3"},
+		{"unknown status", header + good + "3,token,sha256:0123456789abcdee,,maybe,200,1,,,5\n" + good, "line 3"},
 		{"missing columns", header + good + "3,token\n" + good, "line 3"},
 		{"not an outcome file", "token,user,consumerKey\nabc,,\n", "line 1"},
-		{"line number zero", header + "0,token,sha256:0123456789ab,,revoked,200,1,,,5\n", "line 2"},
+		{"line number zero", header + "0,token,sha256:0123456789abcdef,,revoked,200,1,,,5\n", "line 2"},
+		{"token row naming a token, not a fingerprint", header + good + "3,token,tok-d-0001,,revoked,200,1,,,5\n", "line 3"},
+		{"token row with a 48-bit fingerprint", header + good + "3,token,sha256:0123456789ab,,revoked,200,1,,,5\n", "line 3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,6 +180,9 @@ func TestResumeRefusesDamagedJournal(t *testing.T) {
 			res, _ := runJobOrRefusal(t, srv, "--resume", "--rate", "0", "--out", out, in.path)
 			if res.code != ExitUsage || !strings.Contains(res.stderr, tc.want) {
 				t.Errorf("exit %d, want %d naming %q:\n%s", res.code, ExitUsage, tc.want, res.stderr)
+			}
+			if strings.Contains(res.stderr, "tok-d-0001") {
+				t.Errorf("the refusal quotes a token:\n%s", res.stderr)
 			}
 			if n := srv.hits.Load(); n != 0 {
 				t.Errorf("%d requests sent", n)

@@ -42,7 +42,7 @@ func BenchmarkCompact(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, line := range lines {
-				o := revoke.Outcome{Line: line, Kind: input.KindToken, Target: "sha256:0123456789ab",
+				o := revoke.Outcome{Line: line, Kind: input.KindToken, Target: input.Fingerprint("tok-bench"),
 					Status: revoke.Revoked, HTTPStatus: 200, Attempts: 1, CorrelationID: "3f2a9c1e-55d2-4b7a-9e0f-2d5e6b7c8a91", DurationMS: 3}
 				if err := w.Write(o); err != nil {
 					b.Fatal(err)

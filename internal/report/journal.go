@@ -25,7 +25,8 @@ const maxLineBytes = 16 << 20
 // A torn last line (no trailing newline: the writer died mid-write) is
 // skipped and reported with torn=true; resume redoes that row. Anything else
 // unreadable (bad header, wrong number of columns, unknown status, a
-// non-numeric or negative number, bad JSON, line < 1) is an error naming the
+// non-numeric or negative number, bad JSON, line < 1, a token row whose
+// target is not a fingerprint) is an error naming the
 // file and the line. Blank lines are skipped. An error returned by fn stops
 // the read and is returned as is.
 func ReadJournal(path string, fn func(revoke.Outcome) error) (torn bool, err error) {
@@ -182,6 +183,9 @@ func validate(o revoke.Outcome) error {
 		return fmt.Errorf("line field is %d, want an input line number >= 1 and < %d", o.Line, int64(MaxLine))
 	case !knownStatus(o.Status):
 		return fmt.Errorf("unknown status %q", o.Status)
+	case o.Kind == input.KindToken && !input.IsFingerprint(o.Target):
+		// The target is not quoted: it may be the token itself.
+		return fmt.Errorf("target of a token row is not a fingerprint (sha256: and %d hex digits)", input.FingerprintDigits)
 	case o.HTTPStatus < 0:
 		return fmt.Errorf("negative http_status %d", o.HTTPStatus)
 	case o.Attempts < 0:

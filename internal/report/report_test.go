@@ -181,10 +181,16 @@ func randomText(r *rand.Rand) string {
 func randomOutcome(r *rand.Rand) revoke.Outcome {
 	kinds := []input.Kind{input.KindToken, input.KindUser, "", input.Kind(randomText(r))}
 	statuses := Statuses()
+	kind := kinds[r.IntN(len(kinds))]
+	target := randomText(r)
+	if kind == input.KindToken {
+		// A token row names its token only by fingerprint.
+		target = input.Fingerprint(target + "x")
+	}
 	return revoke.Outcome{
 		Line:          1 + r.Int64N(MaxLine-1),
-		Kind:          kinds[r.IntN(len(kinds))],
-		Target:        randomText(r),
+		Kind:          kind,
+		Target:        target,
 		ConsumerKey:   randomText(r),
 		Status:        statuses[r.IntN(len(statuses))],
 		HTTPStatus:    r.IntN(600),
