@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,4 +284,67 @@ func outcomeFileSmall(t *testing.T, path string) {
 	if len(b) > 16<<10 || bytes.Contains(b, []byte("aaaaaaaa")) {
 		t.Errorf("outcome file is %d bytes: it quotes the huge field", len(b))
 	}
+}
+
+// TestImpossibleValuesEndToEnd runs files whose rows carry values no real
+// target holds, in each field a request uses: every such row is invalid with
+// its reason, and not one request is sent for it (the run's requests are
+// exactly the valid rows' attempts). JSONL gives them as escapes too: a lone
+// surrogate decodes to U+FFFD, which is refused.
+func TestImpossibleValuesEndToEnd(t *testing.T) {
+	t.Parallel()
+	values := []struct{ csv, json, why string }{
+		{"a\x00b", `a\u0000b`, "U+0000"},
+		{"a\x1fb", `a\u001fb`, "U+001F"},
+		{"a\x7fb", `a\u007fb`, "U+007F"},
+		{"a\u0085b", `a\u0085b`, "U+0085"},
+		{"a\uFFFDb", `a\ud800b`, "U+FFFD"},
+		{"a\u202Eb", `a\u202eb`, "U+202E"},
+		{"a\u2066b", `a\u2066b`, "U+2066"},
+	}
+	var csvRows, jsonRows strings.Builder
+	csvRows.WriteString("token,user,consumerKey\n")
+	csvWant, jsonWant := map[int64]rowWant{}, map[int64]rowWant{}
+	add := func(csvRow, jsonRow string, w rowWant) {
+		csvRows.WriteString(csvRow + "\n")
+		csvWant[int64(len(csvWant)+2)] = w
+		jsonRows.WriteString(jsonRow + "\n")
+		jsonWant[int64(len(jsonWant)+1)] = w
+	}
+	for i, v := range values {
+		tok, user, ck := fmt.Sprintf("tok-odd-%02d", i), fmt.Sprintf("odd%02d@example.com", i), fmt.Sprintf("ck-odd-%02d", i)
+		add("tok"+v.csv+",,", `{"token":"tok`+v.json+`"}`, invalid("token contains"))
+		add(","+v.csv+","+ck, `{"user":"`+v.json+`","consumerKey":"`+ck+`"}`, invalid("user contains"))
+		add(","+user+","+v.csv, `{"user":"`+user+`","consumerKey":"`+v.json+`"}`, invalid("consumerKey contains"))
+		// The same row made plain is sent: the value alone is refused.
+		add(tok+",,", `{"token":"`+tok+`"}`, revoked("token:"+tok))
+		add(","+user+","+ck, `{"user":"`+user+`","consumerKey":"`+ck+`"}`, revoked("user:"+user+"/"+ck))
+	}
+	dir := t.TempDir()
+	for _, f := range []struct {
+		name, content string
+		want          map[int64]rowWant
+	}{{"odd.csv", csvRows.String(), csvWant}, {"odd.jsonl", jsonRows.String(), jsonWant}} {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			out := runCorpusFile(t, writeFile(t, dir, f.name, f.content), f.want, "")
+			got := readOutcomes(t, out)
+			for line, o := range got {
+				if o.Status != revoke.Invalid {
+					continue
+				}
+				v := values[(line-firstLine(f.name))/5]
+				if !strings.Contains(o.Error, v.why) {
+					t.Errorf("line %d: reason %q does not name %s", line, o.Error, v.why)
+				}
+			}
+		})
+	}
+}
+
+func firstLine(name string) int64 {
+	if strings.HasSuffix(name, ".csv") {
+		return 2
+	}
+	return 1
 }

@@ -181,30 +181,70 @@ func check(r *Row) {
 }
 
 // checkToken allows only printable ASCII without spaces: a token goes into a
-// query string, and anything else means the cell is not a token.
+// query string, and anything else means the cell is not a token. The reason
+// says which rule the token breaks, never what it holds.
 func checkToken(t string) string {
 	if len(t) > MaxTokenLen {
 		return reasonTokenTooLong
 	}
 	for i := range len(t) {
-		if t[i] < 0x21 || t[i] > 0x7E {
-			return reasonTokenBadBytes
+		switch c := t[i]; {
+		case c == ' ':
+			return reasonTokenBadBytes + ": a space"
+		case c < 0x20 || c == 0x7F:
+			return fmt.Sprintf("%s: control character U+%04X", reasonTokenBadBytes, c)
+		case c > 0x7E:
+			if !utf8.ValidString(t) {
+				return reasonTokenBadBytes + ": invalid UTF-8"
+			}
+			r, _ := utf8.DecodeRuneInString(t[i:])
+			return fmt.Sprintf("%s: non-ASCII character U+%04X", reasonTokenBadBytes, r)
 		}
 	}
 	return ""
 }
 
-// checkText refuses control characters and invalid UTF-8 in a login ID or a
-// consumer key: either would change the request or the outcome file in ways
-// nobody meant.
+// checkText refuses, in a login ID or a consumer key, what no real one
+// holds: invalid UTF-8; U+FFFD, the mark of a value damaged before it got
+// here (and what a lone JSON surrogate escape such as "\ud800" decodes to);
+// control characters (C0 with NUL, DEL, C1); and invisible format characters
+// (bidi controls such as U+202E, which make a login ID display as another,
+// zero-width characters, a byte order mark), line and paragraph separators,
+// and noncharacters. Any of them would send a request, or write an outcome
+// row, for a target nobody meant. The reason names the code point, which is
+// not a secret, and never the value.
 func checkText(name, s string) string {
 	if !utf8.ValidString(s) {
 		return name + " is not valid UTF-8"
 	}
 	for _, c := range s {
-		if unicode.IsControl(c) {
-			return fmt.Sprintf("%s contains a control character (U+%04X)", name, c)
+		if what := impossibleRune(c); what != "" {
+			reason := fmt.Sprintf("%s contains %s (U+%04X)", name, what, c)
+			if c == utf8.RuneError {
+				reason += ": the value was damaged before it got here, or is a lone JSON surrogate escape"
+			}
+			return reason
 		}
+	}
+	return ""
+}
+
+// impossibleRune says what c is when it has no place in a login ID or a
+// consumer key, and "" when it may appear there.
+func impossibleRune(c rune) string {
+	switch {
+	case c == utf8.RuneError:
+		return "the replacement character"
+	case unicode.IsControl(c):
+		return "a control character"
+	case unicode.Is(unicode.Bidi_Control, c):
+		return "a bidi control character"
+	case unicode.Is(unicode.Cf, c):
+		return "an invisible format character"
+	case unicode.Is(unicode.Zl, c) || unicode.Is(unicode.Zp, c):
+		return "a line or paragraph separator"
+	case unicode.Is(unicode.Noncharacter_Code_Point, c):
+		return "a noncharacter"
 	}
 	return ""
 }
