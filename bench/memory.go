@@ -103,8 +103,8 @@ func rssTarget(t *table, r sized) string {
 	return t.verdict("< 96 MB", r.res.maxRSSKiB*1024 < maxRSSAt200k)
 }
 
-// dryRun runs --dry-run over n token rows, from the file (which surveys it
-// first) or from standard input (which cannot be surveyed).
+// dryRun runs --dry-run over n token rows, from the file (surveyed in
+// place) or from standard input (spooled into a private file, then surveyed).
 func (h *harness) dryRun(ctx context.Context, n int, fromStdin bool) (sized, error) {
 	in, err := h.tokenInput(n)
 	if err != nil {
@@ -136,14 +136,14 @@ func (h *harness) dryRun(ctx context.Context, n int, fromStdin bool) (sized, err
 // survey measures the pre-run pass over the input (row count for progress,
 // SHA-256 for resume checks) against the run it precedes: directly, the way
 // the CLI does it, and as the difference between a dry run from the file
-// (surveyed) and from standard input (not surveyed).
+// (surveyed in place) and from standard input (spooled first, then surveyed).
 func (h *harness) survey(ctx context.Context, t *table, sc scaled) error {
 	n := sc.surveyRows
 	path, err := h.tokenInput(n)
 	if err != nil {
 		return err
 	}
-	h.progress("survey: input.Count + SHA-256 over %d rows", n)
+	h.progress("survey: SHA-256 + input.Count over %d rows", n)
 	var direct time.Duration
 	for range 3 { // best of three: the page cache is warm for all
 		d, err := timeSurvey(path)
@@ -164,13 +164,13 @@ func (h *harness) survey(ctx context.Context, t *table, sc scaled) error {
 	if err != nil {
 		return err
 	}
-	t.add("survey", fmt.Sprintf("survey pass (input.Count + SHA-256 over the file, as the CLI does), %s rows", count(n)),
+	t.add("survey", fmt.Sprintf("survey passes (SHA-256, then input.Count over the file, as the CLI does), %s rows", count(n)),
 		fmt.Sprintf("%.2fs", direct.Seconds()), "-", "-", "-")
-	t.add("survey", fmt.Sprintf("--dry-run, %s rows: from the file (surveyed) vs stdin (not surveyed)", count(n)),
-		fmt.Sprintf("%.2fs from the file", fromFile.res.wall.Seconds()),
+	t.add("survey", fmt.Sprintf("--dry-run, %s rows: from stdin (spooled, then surveyed) vs the file (surveyed in place)", count(n)),
 		fmt.Sprintf("%.2fs from stdin", fromStdin.res.wall.Seconds()),
-		fmt.Sprintf("%.2f× the unsurveyed run", fromFile.res.wall.Seconds()/fromStdin.res.wall.Seconds()),
-		t.verdict("must not double run time", fromFile.res.wall < 2*fromStdin.res.wall))
+		fmt.Sprintf("%.2fs from the file", fromFile.res.wall.Seconds()),
+		fmt.Sprintf("spooling: %.2f× the run from the file", fromStdin.res.wall.Seconds()/fromFile.res.wall.Seconds()),
+		t.verdict("must not double run time", fromStdin.res.wall < 2*fromFile.res.wall))
 	if run := find(h.unpacedRuns, n); run.rows != 0 {
 		t.add("survey", fmt.Sprintf("survey vs an unpaced run of %s rows (--rate 0 --concurrency %d)", count(n), h.opts.conns),
 			fmt.Sprintf("%.2fs survey", direct.Seconds()),
@@ -190,7 +190,8 @@ func (h *harness) survey(ctx context.Context, t *table, sc scaled) error {
 	return nil
 }
 
-// timeSurvey does what the CLI's surveyInput does before a run.
+// timeSurvey does what the CLI's openInput does before a run from a regular
+// file: a SHA-256 pass and a count pass over one descriptor.
 func timeSurvey(path string) (time.Duration, error) {
 	start := time.Now()
 	f, err := os.Open(path)
@@ -198,14 +199,18 @@ func timeSurvey(path string) (time.Duration, error) {
 		return 0, fmt.Errorf("survey: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := input.Count(io.TeeReader(f, h), input.CSV); err != nil {
-		return 0, fmt.Errorf("survey %s: %w", path, err)
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("survey: %w", err)
 	}
-	if _, err := io.Copy(h, f); err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
 		return 0, fmt.Errorf("survey %s: %w", path, err)
 	}
 	_ = h.Sum(nil)
+	if _, err := input.Count(io.NewSectionReader(f, 0, fi.Size()), input.CSV); err != nil {
+		return 0, fmt.Errorf("survey %s: %w", path, err)
+	}
 	return time.Since(start), nil
 }
 

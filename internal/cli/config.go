@@ -340,9 +340,6 @@ func (cfg *Config) complete(format string) error {
 	if cfg.Resume && cfg.Force {
 		return usagef("--resume continues the outcome file and --force overwrites it: choose one")
 	}
-	if cfg.Resume && cfg.Input == "-" {
-		return usagef("--resume needs INPUT to be a file, so it can be checked against the outcome file")
-	}
 	if cfg.RetryFailed && !cfg.Resume {
 		return usagef("--retry-failed only makes sense with --resume")
 	}

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -84,11 +86,12 @@ func runJobOrRefusal(t *testing.T, srv *server, args ...string) (result, *finish
 
 func sha256File(t *testing.T, path string) string {
 	t.Helper()
-	_, sum, err := surveyInput(Config{Input: path, InputFormat: "csv"})
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sum
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // TestResumeRedoesTornLastLine stops a run, then cuts its outcome file in

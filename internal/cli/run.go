@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -260,19 +261,12 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	ctx, releaseBudget := withBudget(ctx, cfg.MaxDuration)
 	defer releaseBudget()
 
-	src, closeInput, err := openInput(cfg, stdin)
+	in, err := openInput(cfg, stdin)
 	if err != nil {
 		return err
 	}
-	defer closeInput()
-
-	var total int64 = -1
-	var inputSum string
-	if cfg.Input != "-" {
-		if total, inputSum, err = surveyInput(cfg); err != nil {
-			return &usageError{err}
-		}
-	}
+	defer in.close()
+	src, total, inputSum := in.rows, in.total, in.sum
 
 	inst, err := open(cfg)
 	if err != nil {
@@ -371,44 +365,93 @@ func logOutcome(log zerolog.Logger, o revoke.Outcome) {
 		Str(keyError, o.Error).Str(keyCorrID, o.CorrelationID).Msg("row")
 }
 
-// openInput opens INPUT and checks its header, before anything is sent.
-func openInput(cfg Config, stdin io.Reader) (*input.Reader, func(), error) {
-	var r io.Reader = stdin
-	closer := func() {}
-	if cfg.Input != "-" {
-		f, err := os.Open(cfg.Input)
-		if err != nil {
-			return nil, nil, &usageError{fmt.Errorf("open input: %w", err)}
-		}
-		r, closer = f, func() { f.Close() }
-	}
-	src, err := input.Open(r, cfg.InputFormat)
-	if err != nil {
-		closer()
-		return nil, nil, &usageError{fmt.Errorf("input %s: %w", cfg.Input, err)}
-	}
-	return src, closer, nil
+// openedInput is INPUT, surveyed and open for the run.
+type openedInput struct {
+	rows *input.Reader
+	// total is the number of rows this run takes (the shard's with
+	// --shard), for progress; sum is the SHA-256 of the content, for
+	// --resume's check that INPUT is the file the outcome file was started
+	// from.
+	total int64
+	sum   string
+	close func()
 }
 
-// surveyInput reads the input file once ahead of the run, for the number of
-// rows this run takes (progress: the shard's rows with --shard) and a SHA-256
-// of the file's content (resume checks).
-func surveyInput(cfg Config) (rows int64, sum string, err error) {
-	f, err := os.Open(cfg.Input)
+// openInput opens INPUT, surveys it and checks its header, before anything
+// is sent.
+//
+// Every byte of INPUT is read from the source once. A regular file is
+// surveyed through the descriptor the run then reads, so the sum and the
+// count are of the bytes the run sees. Anything else (standard input, a
+// FIFO, /dev/stdin, bash's <(…), a character device) can be read only once,
+// so it is first copied into a private spool file (see spoolInput), which
+// the survey and the run then read instead.
+func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
+	var f *os.File
+	var size int64
+	var sum string
+	var done func()
+	var err error
+	if cfg.Input == "-" {
+		f, size, sum, done, err = spoolInput(stdin, spoolDir(cfg))
+		if err != nil {
+			return nil, &usageError{fmt.Errorf("input %s (standard input): %w", cfg.Input, err)}
+		}
+	} else {
+		src, err := os.Open(cfg.Input)
+		if err != nil {
+			return nil, &usageError{fmt.Errorf("open input: %w", err)}
+		}
+		fi, err := src.Stat()
+		switch {
+		case err != nil:
+			src.Close()
+			return nil, &usageError{fmt.Errorf("open input: %w", err)}
+		case fi.Mode().IsRegular():
+			f, size, done = src, fi.Size(), func() { src.Close() }
+			h := sha256.New()
+			if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+				done()
+				return nil, &usageError{fmt.Errorf("read input %s: %w", cfg.Input, err)}
+			}
+			sum = hex.EncodeToString(h.Sum(nil))
+		default:
+			f, size, sum, done, err = spoolInput(src, spoolDir(cfg))
+			src.Close()
+			if err != nil {
+				return nil, &usageError{fmt.Errorf("input %s (a %s, read once): %w", cfg.Input, fileKind(fi.Mode()), err)}
+			}
+		}
+	}
+	fail := func(err error) (*openedInput, error) {
+		done()
+		return nil, &usageError{err}
+	}
+	// Every reader gets its own section: they share no file offset, and
+	// none reads past the size surveyed, even if the file grows meanwhile.
+	total, err := input.CountShard(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Shard)
 	if err != nil {
-		return 0, "", fmt.Errorf("open input: %w", err)
+		return fail(fmt.Errorf("read input %s: %w", cfg.Input, err))
 	}
-	defer f.Close()
-	h := sha256.New()
-	rows, err = input.CountShard(io.TeeReader(f, h), cfg.InputFormat, cfg.Shard)
+	rows, err := input.Open(io.NewSectionReader(f, 0, size), cfg.InputFormat)
 	if err != nil {
-		return 0, "", fmt.Errorf("read input %s: %w", cfg.Input, err)
+		return fail(fmt.Errorf("input %s: %w", cfg.Input, err))
 	}
-	// Count may stop before the end; hash the rest so the sum is the file's.
-	if _, err := io.Copy(h, f); err != nil {
-		return 0, "", fmt.Errorf("read input %s: %w", cfg.Input, err)
+	return &openedInput{rows: rows, total: total, sum: sum, close: done}, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
 	}
-	return rows, hex.EncodeToString(h.Sum(nil)), nil
+	return "file that is not a regular file"
 }
 
 // rootCAs, when set, replaces the system's CA certificates. Only tests set

@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
+)
+
+// These tests feed INPUT through a real FIFO, the way bash's <(…), a named
+// pipe or /dev/stdin does: it can be read once, so the survey (row count,
+// SHA-256) must not drain it before the run reads it.
+
+// mkfifo makes a named pipe in dir and writes content into it from a
+// goroutine once a reader opens it. The test's cleanup unblocks the writer
+// if nobody ever reads.
+func mkfifo(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("no FIFOs on Windows")
+	}
+	path := filepath.Join(dir, name)
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		w.WriteString(content) // EPIPE once the cleanup's reader goes away
+	}()
+	t.Cleanup(func() {
+		// A writer still blocked in open finds this reader and ends.
+		if r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			defer r.Close()
+		}
+		wg.Wait()
+	})
+	return path
+}
+
+// spoolWatch looks, from the server's side of a run, for the spool file the
+// run reads its input from: on Linux an open descriptor whose file lies in
+// dir and has no name left. It notes the file's permissions.
+type spoolWatch struct {
+	dir   string
+	mu    sync.Mutex
+	seen  bool
+	perms []os.FileMode
+}
+
+func (s *spoolWatch) look() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen {
+		return
+	}
+	s.seen = true
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		p := "/proc/self/fd/" + fd.Name()
+		link, err := os.Readlink(p)
+		if err != nil || !strings.HasPrefix(link, filepath.Join(s.dir, ".bulkrevoke-input-")) {
+			continue
+		}
+		if !strings.HasSuffix(link, " (deleted)") {
+			s.perms = append(s.perms, 0o7777) // a spool file with a name: fails below
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil {
+			s.perms = append(s.perms, fi.Mode().Perm())
+		}
+	}
+}
+
+// check requires exactly one spool file, seen during the run with mode 0600
+// and no name, and nothing of it left in dir after the run.
+func (s *spoolWatch) check(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS == "linux" {
+		if len(s.perms) != 1 || s.perms[0] != 0o600 {
+			t.Errorf("spool files seen during the run (their modes; 07777: one still had a name): %o; want one of mode 0600, nameless", s.perms)
+		}
+	}
+	left, _ := filepath.Glob(filepath.Join(s.dir, ".bulkrevoke-input-*"))
+	if len(left) > 0 {
+		t.Errorf("spool files left after the run: %v", left)
+	}
+	if runtime.GOOS == "linux" {
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if link, _ := os.Readlink("/proc/self/fd/" + fd.Name()); strings.HasPrefix(link, filepath.Join(s.dir, ".bulkrevoke-input-")) {
+				t.Errorf("spool file still open after the run: %s", link)
+			}
+		}
+	}
+}
+
+// pipeServer is a simulator that looks for the spool file on the first
+// request of a run.
+func pipeServer(t *testing.T, watch *spoolWatch) *server {
+	return newServer(t, sim.Config{}, func(_ int64, _ http.ResponseWriter, _ *http.Request) bool {
+		watch.look()
+		return false
+	})
+}
+
+// TestFIFOInputJSONL: 5,000 JSONL rows through a FIFO give exactly 5,000
+// outcomes, each row revoked on the server, and the progress total counts
+// all of them.
+func TestFIFOInputJSONL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	watch := &spoolWatch{dir: dir}
+	srv := pipeServer(t, watch)
+	const n = 5000
+	in := inputFile{rows: map[int64]inputRow{}, first: map[int64]int64{}}
+	var b strings.Builder
+	for i := range n {
+		tok := fmt.Sprintf("tok-fifo-%05d", i)
+		srv.AddToken(tok)
+		fmt.Fprintf(&b, `{"token":%q}`+"\n", tok)
+		line := int64(i + 1)
+		in.rows[line] = inputRow{key: "token:" + tok}
+		in.first[line] = line
+	}
+	fifo := mkfifo(t, dir, "in.jsonl", b.String())
+	out := filepath.Join(dir, "out.jsonl")
+	res, fin := runJob(t, srv, testAdminToken, "--rate", "0", "--out", out, fifo)
+	if res.code != ExitOK {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	if got := len(checkExact(t, srv, in, out, fin.Unrecorded)); got != n {
+		t.Errorf("%d outcomes, want %d", got, n)
+	}
+	if rows := startingRows(t, res.stderr); rows != n {
+		t.Errorf("starting line counts %d rows, want %d", rows, n)
+	}
+	watch.check(t)
+}
+
+// TestFIFOInputCSVOver64KiB: a CSV larger than a pipe's buffer (and the
+// reader's) goes through a FIFO whole: its header is read, not mistaken for
+// data after a drained survey, and every row gets its outcome.
+func TestFIFOInputCSVOver64KiB(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	watch := &spoolWatch{dir: dir}
+	srv := pipeServer(t, watch)
+	rows := liveRows(srv.Server, "big-csv-fifo-padded", 1200, 600)
+	var b strings.Builder
+	b.WriteString("token,user,consumerKey\n")
+	for _, r := range rows {
+		b.WriteString(r.csv + "\n")
+	}
+	if b.Len() <= 64<<10 {
+		t.Fatalf("input is %d bytes, want over 64 KiB", b.Len())
+	}
+	// The same rows in a regular file, only to know each line's target.
+	in := writeRows(t, t.TempDir(), "ref.csv", rows)
+	fifo := mkfifo(t, dir, "in.csv", b.String())
+	out := filepath.Join(dir, "out.csv")
+	res, fin := runJob(t, srv, testAdminToken, "--rate", "0", "--out", out, fifo)
+	if res.code != ExitOK {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	if got := len(checkExact(t, srv, in, out, fin.Unrecorded)); got != len(rows) {
+		t.Errorf("%d outcomes, want %d", got, len(rows))
+	}
+	watch.check(t)
+}
+
+// TestFIFOInputResume: --resume checks a FIFO's content, not its name: the
+// same rows again resume the completed file and send nothing; other rows are
+// refused before anything is sent.
+func TestFIFOInputResume(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := newServer(t, sim.Config{}, nil)
+	rows := liveRows(srv.Server, "fifo-resume", 20, 5)
+	in := writeRows(t, t.TempDir(), "ref.csv", rows)
+	content, err := os.ReadFile(in.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.csv")
+	res, _ := runJob(t, srv, testAdminToken, "--rate", "0", "--out", out, mkfifo(t, dir, "first.csv", string(content)))
+	if res.code != ExitOK {
+		t.Fatalf("first run: exit %d:\n%s", res.code, res.stderr)
+	}
+	sent := srv.hits.Load()
+	res, fin := runJob(t, srv, testAdminToken, "--resume", "--rate", "0", "--out", out, mkfifo(t, dir, "again.csv", string(content)))
+	if res.code != ExitOK || srv.hits.Load() != sent || fin.Skipped != int64(len(rows)) {
+		t.Errorf("resume with the same rows: exit %d, %d more requests, %d skipped; want exit 0, none sent, %d skipped:\n%s",
+			res.code, srv.hits.Load()-sent, fin.Skipped, len(rows), res.stderr)
+	}
+	res, _ = runJobOrRefusal(t, srv, "--resume", "--rate", "0", "--out", out, mkfifo(t, dir, "other.csv", string(content)+"tok-fifo-other,,\n"))
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "SHA-256 differs") || srv.hits.Load() != sent {
+		t.Errorf("resume with other rows: exit %d after %d more requests, want exit 2 and none:\n%s", res.code, srv.hits.Load()-sent, res.stderr)
+	}
+}
+
+// TestStdinInput: "-" reads standard input once, through the same spool: the
+// run gets every row, the progress total is known, a resume with the same
+// rows sends nothing, and the spool is gone afterwards.
+func TestStdinInput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	watch := &spoolWatch{dir: dir}
+	srv := pipeServer(t, watch)
+	rows := liveRows(srv.Server, "stdin", 30, 10)
+	in := writeRows(t, t.TempDir(), "ref.csv", rows)
+	content, err := os.ReadFile(in.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.csv")
+	env := map[string]string{EnvAdminToken: testAdminToken}
+	args := []string{"run", "--base-url", srv.url, "--log-format", "json", "--rate", "0", "--format", "csv", "--out", out}
+	res := runMain(t, t.Context(), env, string(content), append(args, "-")...)
+	if res.code != ExitOK {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	checkExact(t, srv, in, out, finishedLine(t, res.stderr).Unrecorded)
+	if got := startingRows(t, res.stderr); got != int64(len(rows)) {
+		t.Errorf("starting line counts %d rows, want %d", got, len(rows))
+	}
+	watch.check(t)
+	sent := srv.hits.Load()
+	res = runMain(t, t.Context(), env, string(content), append(args, "--resume", "-")...)
+	if res.code != ExitOK || srv.hits.Load() != sent {
+		t.Errorf("resume from standard input: exit %d, %d more requests; want exit 0, none:\n%s", res.code, srv.hits.Load()-sent, res.stderr)
+	}
+}
+
+// TestFIFOInputRefused: a FIFO whose content is unusable is refused (exit 2)
+// like a file, nothing is sent and no spool is left.
+func TestFIFOInputRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := newServer(t, sim.Config{}, nil)
+	fifo := mkfifo(t, dir, "in.csv", "tok-no-header-0001\n"+strings.Repeat("tok-no-header-0002\n", 10000))
+	res, _ := runJobOrRefusal(t, srv, "--out", filepath.Join(dir, "out.csv"), fifo)
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "header") || srv.hits.Load() != 0 {
+		t.Errorf("exit %d after %d requests, want 2 naming the header and none sent:\n%s", res.code, srv.hits.Load(), res.stderr)
+	}
+	(&spoolWatch{dir: dir, perms: []os.FileMode{0o600}}).check(t)
+}
