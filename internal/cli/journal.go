@@ -73,8 +73,9 @@ func targetHash(kind input.Kind, target, consumerKey string) uint64 {
 }
 
 // openJournal creates the outcome file, or for --resume reads what it holds
-// and opens it for appending. Nothing is sent before this succeeds.
-func openJournal(cfg Config, inputSum string) (*journal, error) {
+// and opens it for appending. Nothing is sent before this succeeds. With
+// --resume, inputLines holds the line of every row this run takes.
+func openJournal(cfg Config, inputSum string, inputLines *lineSet) (*journal, error) {
 	// The sidecar is written after the outcome file: check now that it can
 	// be, so that a refusal leaves no outcome file without one.
 	if err := report.ProbeAtomic(metaPath(cfg.Out)); err != nil {
@@ -83,7 +84,7 @@ func openJournal(cfg Config, inputSum string) (*journal, error) {
 	if cfg.Resume {
 		// Lstat: a symbolic link is refused, not resumed through.
 		if _, err := os.Lstat(cfg.Out); err == nil {
-			return resumeJournal(cfg, inputSum)
+			return resumeJournal(cfg, inputSum, inputLines)
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, &usageError{fmt.Errorf("outcome file: %w", err)}
 		}
@@ -100,7 +101,7 @@ func openJournal(cfg Config, inputSum string) (*journal, error) {
 	return &journal{writer: w}, nil
 }
 
-func resumeJournal(cfg Config, inputSum string) (*journal, error) {
+func resumeJournal(cfg Config, inputSum string, inputLines *lineSet) (*journal, error) {
 	// Only an outcome file is continued; anything else (notes, the input,
 	// another program's file) is left byte for byte as it is.
 	if err := report.CheckJournal(cfg.Out); err != nil {
@@ -150,6 +151,14 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 		j.targets = map[int64]uint64{}
 	}
 	torn, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error {
+		// A record for a line on which no row of this run starts would
+		// survive compaction, and the completed file would hold a row
+		// the input does not have: the file was edited, or is another
+		// input's. Nothing here can tell which record is the true one.
+		if !inputLines.has(o.Line) {
+			return usagef("%s holds an outcome for line %d, and no row of %s%s starts on line %d: the outcome file was edited or belongs to another input; refusing to resume (start a new outcome file)",
+				cfg.Out, o.Line, cfg.Input, shardSuffix(cfg.Shard), o.Line)
+		}
 		if cfg.sendsAgain(o.Status) {
 			j.done.remove(o.Line)
 			return nil
@@ -161,6 +170,9 @@ func resumeJournal(cfg Config, inputSum string) (*journal, error) {
 		return nil
 	})
 	if err != nil {
+		if _, ok := errors.AsType[*usageError](err); ok {
+			return nil, err
+		}
 		return nil, &usageError{fmt.Errorf("resume: %w", err)}
 	}
 	_ = torn // Append drops the torn line; its row is redone.
@@ -238,11 +250,22 @@ func (s *lineSet) remove(line int64) {
 }
 
 func (s *lineSet) has(line int64) bool {
+	if s == nil {
+		return false
+	}
 	i := line / 64
 	return line >= 0 && i < int64(len(s.bits)) && s.bits[i]&(1<<(line%64)) != 0
 }
 
 func (s *lineSet) len() int64 { return s.n }
+
+// shardSuffix names the shard in a message about INPUT's rows.
+func shardSuffix(s input.Shard) string {
+	if s.Whole() {
+		return ""
+	}
+	return " (shard " + s.String() + ")"
+}
 
 func sandboxText(sandbox bool) string {
 	if sandbox {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
+	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -307,5 +309,87 @@ func TestResumeChecksInputContent(t *testing.T) {
 				t.Errorf("%s: a resume with nothing to do changed the outcome file", st.name)
 			}
 		}
+	}
+}
+
+// TestResumeRefusesLinesTheInputLacks appends by hand, to the outcome file of
+// a completed run, a record for a line on which no row of the input starts:
+// past the end (line 5000 of a 50-row input), the header's line, a line of
+// another shard. Resume must refuse it before sending anything (exit 2,
+// naming the line) and leave the file as it was, so that no "complete" file
+// ever holds a row the input does not have.
+func TestResumeRefusesLinesTheInputLacks(t *testing.T) {
+	t.Parallel()
+	shardOf := func(rows []inputRow, s input.Shard, want bool) int64 {
+		for i, r := range rows {
+			tok := strings.TrimSuffix(r.csv, ",,")
+			if s.Owns(input.Row{Kind: input.KindToken, Token: tok}) == want {
+				return int64(i + 2)
+			}
+		}
+		t.Fatal("no row found")
+		return 0
+	}
+	cases := []struct {
+		name  string
+		out   string
+		shard string
+		// line is the forged record's line, given the input's rows.
+		line func([]inputRow) int64
+	}{
+		{"line 5000 of 50, csv", "out.csv", "", func([]inputRow) int64 { return 5000 }},
+		{"line 5000 of 50, jsonl", "out.jsonl", "", func([]inputRow) int64 { return 5000 }},
+		{"the header's line", "out.csv", "", func([]inputRow) int64 { return 1 }},
+		{"one past the last row", "out.csv", "", func(rows []inputRow) int64 { return int64(len(rows) + 2) }},
+		{"a row of another shard", "out.csv", "0/2", func(rows []inputRow) int64 {
+			return shardOf(rows, input.Shard{Index: 0, Count: 2}, false)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newServer(t, sim.Config{}, nil)
+			rows := liveRows(srv.Server, "lack", 50, 0)
+			in := writeRows(t, t.TempDir(), "in.csv", rows)
+			out := outPath(t, tc.out)
+			args := []string{"--rate", "0", "--out", out}
+			if tc.shard != "" {
+				args = append(args, "--shard", tc.shard)
+			}
+			res, _ := runJob(t, srv, testAdminToken, append(args, in.path)...)
+			if res.code != ExitOK {
+				t.Fatalf("first run: exit %d:\n%s", res.code, res.stderr)
+			}
+			line := tc.line(rows)
+			forged := revoke.Outcome{Line: line, Kind: input.KindToken, Target: input.Fingerprint("tok-forged"), Status: revoke.Revoked, HTTPStatus: 200, Attempts: 1}
+			w, err := report.Append(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(forged); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tampered, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := srv.hits.Load()
+
+			for _, extra := range [][]string{{"--resume"}, {"--resume", "--ignore-input-change"}, {"--resume", "--retry-failed"}} {
+				res, _ = runJobOrRefusal(t, srv, append(append(extra, args...), in.path)...)
+				if want := fmt.Sprintf("outcome for line %d,", line); res.code != ExitUsage || !strings.Contains(res.stderr, want) {
+					t.Errorf("%v: exit %d, want %d naming %q:\n%s", extra, res.code, ExitUsage, want, res.stderr)
+				}
+				if n := srv.hits.Load() - sent; n != 0 {
+					t.Errorf("%v: %d requests sent", extra, n)
+				}
+				if b, _ := os.ReadFile(out); !bytes.Equal(b, tampered) {
+					t.Errorf("%v: the refused resume changed the outcome file", extra)
+				}
+			}
+		})
 	}
 }

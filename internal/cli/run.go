@@ -276,7 +276,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	revoker, host := inst.Revoker, inst.Host
 
 	// The outcome file last: a run refused before this leaves none behind.
-	journal, err := openJournal(cfg, inputSum)
+	journal, err := openJournal(cfg, inputSum, in.lines)
 	if err != nil {
 		return err
 	}
@@ -374,6 +374,8 @@ type openedInput struct {
 	// from.
 	total int64
 	sum   string
+	// lines holds the line of every row this run takes, with --resume.
+	lines *lineSet
 	close func()
 }
 
@@ -429,7 +431,15 @@ func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
 	}
 	// Every reader gets its own section: they share no file offset, and
 	// none reads past the size surveyed, even if the file grows meanwhile.
-	total, err := input.CountShard(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Shard)
+	// A resumed outcome file may hold rows only for the lines this run's
+	// rows start on: one bit a line, and only when resuming.
+	var lines *lineSet
+	var each func(int64)
+	if cfg.Resume {
+		lines = &lineSet{}
+		each = lines.add
+	}
+	total, err := input.ShardLines(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Shard, each)
 	if err != nil {
 		return fail(fmt.Errorf("read input %s: %w", cfg.Input, err))
 	}
@@ -437,7 +447,7 @@ func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
 	if err != nil {
 		return fail(fmt.Errorf("input %s: %w", cfg.Input, err))
 	}
-	return &openedInput{rows: rows, total: total, sum: sum, close: done}, nil
+	return &openedInput{rows: rows, total: total, sum: sum, lines: lines, close: done}, nil
 }
 
 func fileKind(m fs.FileMode) string {

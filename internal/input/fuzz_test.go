@@ -43,9 +43,10 @@ func checkAnyInput(t *testing.T, data []byte, f Format, firstLine int64) {
 		if (err == nil) != (oneErr == nil) || !equalRows(rows, one) {
 			t.Fatalf("bound %d: byte-at-a-time reads gave %d rows (err %v), whole reads %d (err %v)", bound, len(one), oneErr, len(rows), err)
 		}
-		n, cerr := count(bytes.NewReader(data), f, bound)
-		if (err == nil) != (cerr == nil) || err == nil && n != int64(len(rows)) {
-			t.Fatalf("bound %d: Count = %d, %v; Next gave %d rows, %v", bound, n, cerr, len(rows), err)
+		var lines []int64
+		n, cerr := count(bytes.NewReader(data), f, bound, func(line int64) { lines = append(lines, line) })
+		if (err == nil) != (cerr == nil) || err == nil && (n != int64(len(rows)) || !sameLines(lines, rows)) {
+			t.Fatalf("bound %d: Count = %d, %v, lines %v; Next gave %d rows, %v", bound, n, cerr, lines, len(rows), err)
 		}
 		if err != nil {
 			continue

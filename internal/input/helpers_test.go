@@ -81,14 +81,31 @@ func checkStable(t *testing.T, data []byte, f Format, maxRecord int) {
 		if (err == nil) != (baseErr == nil) || !equalRows(rows, base) {
 			t.Errorf("%s reads: got %d rows (err %v), whole reads gave %d rows (err %v)", name, len(rows), err, len(base), baseErr)
 		}
-		n, cerr := count(r(), f, maxRecord)
+		var lines []int64
+		n, cerr := count(r(), f, maxRecord, func(line int64) { lines = append(lines, line) })
 		if (cerr == nil) != (baseErr == nil) {
 			t.Errorf("%s reads: Count error %v, Next error %v", name, cerr, baseErr)
 		}
 		if baseErr == nil && n != int64(len(base)) {
 			t.Errorf("%s reads: Count = %d, Next yielded %d rows", name, n, len(base))
 		}
+		if baseErr == nil && !sameLines(lines, base) {
+			t.Errorf("%s reads: Count saw rows on lines %v, Next on other lines", name, lines)
+		}
 	}
+}
+
+// sameLines reports whether lines are the lines of rows, in order.
+func sameLines(lines []int64, rows []Row) bool {
+	if len(lines) != len(rows) {
+		return false
+	}
+	for i, r := range rows {
+		if lines[i] != r.Line {
+			return false
+		}
+	}
+	return true
 }
 
 func equalRows(a, b []Row) bool {

@@ -108,12 +108,15 @@ func (j *jsonlReader) next() (Row, error) {
 	}
 }
 
-// skip is next without the parsing, for Count.
-func (j *jsonlReader) skip() error {
+// skip is next without the parsing, for Count: it returns the row's line.
+func (j *jsonlReader) skip() (int64, error) {
 	for {
 		b, tooLong, err := j.readLine()
-		if err != nil || tooLong || !isBlank(b) {
-			return err
+		if err != nil {
+			return 0, err
+		}
+		if tooLong || !isBlank(b) {
+			return j.line, nil
 		}
 	}
 }

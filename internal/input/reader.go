@@ -88,12 +88,13 @@ func (r *Reader) Next() (Row, error) {
 	return row, nil
 }
 
-// skip moves past the next row without building it; it is Count's half of
-// Next and must step over exactly the same records.
-func (r *Reader) skip() error {
+// skip moves past the next row without building it and returns the line it
+// starts on; it is Count's half of Next and must step over exactly the same
+// records.
+func (r *Reader) skip() (int64, error) {
 	if r.csv != nil {
-		_, _, _, err := r.csv.record()
-		return err
+		_, line, _, err := r.csv.record()
+		return line, err
 	}
 	return r.jsonl.skip()
 }
@@ -102,19 +103,25 @@ func (r *Reader) skip() error {
 // (invalid ones included, blank lines not), without keeping them; it is for
 // progress totals before a run. It fails where Open or Next would.
 func Count(r io.Reader, f Format) (int64, error) {
-	return count(r, f, MaxRecordLen)
+	return count(r, f, MaxRecordLen, nil)
 }
 
-func count(r io.Reader, f Format, maxRecord int) (int64, error) {
+// count is Count with the record bound as a parameter; each, if not nil,
+// gets the line of every row counted.
+func count(r io.Reader, f Format, maxRecord int, each func(line int64)) (int64, error) {
 	rd, err := open(r, f, maxRecord)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	for {
-		switch err := rd.skip(); err {
+		line, err := rd.skip()
+		switch err {
 		case nil:
 			n++
+			if each != nil {
+				each(line)
+			}
 		case io.EOF:
 			return n, nil
 		default:

@@ -123,8 +123,15 @@ func (r *ShardReader) Next() (Row, error) {
 // the same bytes, for progress totals. For the whole input it is Count;
 // otherwise every row must be parsed to be placed, which costs more.
 func CountShard(r io.Reader, f Format, s Shard) (int64, error) {
+	return ShardLines(r, f, s, nil)
+}
+
+// ShardLines is CountShard that also calls each, if not nil, with the line of
+// every row of the shard, in order: the lines an outcome file of this shard
+// may hold, and the only ones.
+func ShardLines(r io.Reader, f Format, s Shard, each func(line int64)) (int64, error) {
 	if s.Whole() {
-		return Count(r, f)
+		return count(r, f, MaxRecordLen, each)
 	}
 	rd, err := Open(r, f)
 	if err != nil {
@@ -140,6 +147,9 @@ func CountShard(r io.Reader, f Format, s Shard) (int64, error) {
 			return n, err
 		case s.Owns(row):
 			n++
+			if each != nil {
+				each(row.Line)
+			}
 		}
 	}
 }
