@@ -59,7 +59,10 @@ var corpusWants = map[string]struct {
 	"bare_quote.csv": {rows: map[int64]rowWant{
 		2: revoked("token:tok-bare-0001"), 3: invalid(`bare "`), 4: invalid(`extraneous or missing "`), 5: revoked("token:tok-bare-0003"),
 	}},
-	"unclosed_quote.csv": {rows: map[int64]rowWant{2: revoked("token:tok-open-0001"), 3: invalid("spanning lines 3-5")}},
+	"unclosed_quote.csv": {rows: map[int64]rowWant{
+		2: revoked("token:tok-open-0001"), 3: invalid("unclosed quote opened on line 3"),
+		4: revoked("token:tok-open-0003"), 5: revoked("token:tok-open-0004"),
+	}},
 	"aliases.csv": {rows: map[int64]rowWant{
 		2: revoked("token:tok-alias-0001"), 3: revoked("user:liam@example.com/ck-0011"),
 		4: invalid("both a token and a user"), 5: invalid("no token and no user"), 6: invalid("consumerKey given without user"),
@@ -347,4 +350,68 @@ func firstLine(name string) int64 {
 		return 2
 	}
 	return 1
+}
+
+// TestUnclosedQuoteEndToEnd: a quote left open on line 3 of a CSV, followed
+// by 3,000 good rows. The record of line 3 is invalid, naming the line, and
+// each of the 3,000 rows after it gets its own outcome: revoked on the
+// server. From a file and through a FIFO (spooled).
+func TestUnclosedQuoteEndToEnd(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("token,user,consumerKey\ntok-unclosed-head,,\n\"tok-unclosed-open,,\n")
+	rows := map[int64]rowWant{2: revoked("token:tok-unclosed-head"), 3: invalid("unclosed quote opened on line 3")}
+	for i := range 3000 {
+		tok := fmt.Sprintf("tok-unclosed-%04d", i)
+		fmt.Fprintf(&b, "%s,,\n", tok)
+		rows[int64(i+4)] = revoked("token:" + tok)
+	}
+	t.Run("file", func(t *testing.T) {
+		t.Parallel()
+		runCorpusFile(t, writeFile(t, t.TempDir(), "unclosed.csv", b.String()), rows, "")
+	})
+	t.Run("fifo", func(t *testing.T) {
+		t.Parallel()
+		runCorpusFile(t, mkfifo(t, t.TempDir(), "unclosed.csv", b.String()), rows, "")
+	})
+}
+
+// TestUnclosedQuotePastTheBound: the quote left open is followed by more
+// than the 1 MiB record bound, so the reader must scan to the end to learn
+// the quote never closes, then read the lines after it again. A dry run of
+// 70,000 rows after it: every one gets its own outcome.
+func TestUnclosedQuotePastTheBound(t *testing.T) {
+	t.Parallel()
+	const n = 70_000
+	var b strings.Builder
+	b.WriteString("token\n\"tok-bound-open\n")
+	for i := range n {
+		fmt.Fprintf(&b, "tok-bound-%06d\n", i)
+	}
+	if b.Len() <= input.MaxRecordLen {
+		t.Fatalf("input is %d bytes, want more than the bound", b.Len())
+	}
+	dir := t.TempDir()
+	for _, src := range []struct{ name, path string }{
+		{"file", writeFile(t, dir, "in.csv", b.String())},
+		{"fifo", mkfifo(t, dir, "fifo.csv", b.String())},
+	} {
+		out := filepath.Join(dir, src.name+"-out.csv")
+		res := runMain(t, t.Context(), nil, "", "run", "--dry-run", "--log-format", "json", "--out", out, src.path)
+		if res.code != ExitRows {
+			t.Fatalf("%s: exit %d, want %d:\n%s", src.name, res.code, ExitRows, res.stderr)
+		}
+		got := readOutcomes(t, out)
+		if len(got) != n+1 {
+			t.Errorf("%s: %d outcomes, want %d", src.name, len(got), n+1)
+		}
+		if o := got[2]; o.Status != revoke.Invalid || !strings.Contains(o.Error, "unclosed quote opened on line 2") {
+			t.Errorf("%s: line 2 is %s (%s), want invalid: unclosed quote", src.name, o.Status, o.Error)
+		}
+		for line := int64(3); line < n+3; line++ {
+			if o := got[line]; o.Status != revoke.DryRun || o.Target != input.Fingerprint(fmt.Sprintf("tok-bound-%06d", line-3)) {
+				t.Fatalf("%s: line %d is %+v, want its own dry_run outcome", src.name, line, o)
+			}
+		}
+	}
 }

@@ -38,7 +38,7 @@ var corpus = map[string]struct {
 	"header_only.csv":                 {},
 	"empty.csv":                       {},
 	"bare_quote.csv":                  {rows: []want{{2, tok, true, ""}, {3, none, false, `bare "`}, {4, none, false, `extraneous or missing "`}, {5, tok, true, ""}}},
-	"unclosed_quote.csv":              {rows: []want{{2, tok, true, ""}, {3, none, false, "spanning lines 3-5"}}},
+	"unclosed_quote.csv":              {rows: []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}, {4, tok, true, ""}, {5, tok, true, ""}}},
 	"duplicate_columns.csv":           {refused: "both give token"},
 	"missing_consumer_key_column.csv": {refused: "no usable columns"},
 	"aliases.csv": {rows: []want{

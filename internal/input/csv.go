@@ -54,13 +54,7 @@ func openCSV(r io.Reader, maxRecord int) (*csvReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %w", err)
 	}
-	cr := csv.NewReader(g)
-	// Records may be shorter or longer than the header: shorter ones lack
-	// trailing cells, longer ones are reported per row, not for the file.
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	// TrimLeadingSpace stays off: cells are trimmed afterwards anyway, and
-	// recordScan mirrors csv.Reader's record boundaries only without it.
+	cr := newCSVReader(g)
 	c := &csvReader{guard: g, cr: cr}
 
 	um, err := gocsv.NewUnmarshaller(cr, csvColumns{})
@@ -114,6 +108,19 @@ func openCSV(r io.Reader, maxRecord int) (*csvReader, error) {
 	return c, nil
 }
 
+// newCSVReader reads records out of the guard with the settings recordScan
+// mirrors.
+func newCSVReader(g *recordGuard) *csv.Reader {
+	cr := csv.NewReader(g)
+	// Records may be shorter or longer than the header: shorter ones lack
+	// trailing cells, longer ones are reported per row, not for the file.
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	// TrimLeadingSpace stays off: cells are trimmed afterwards anyway, and
+	// recordScan mirrors csv.Reader's record boundaries only without it.
+	return cr
+}
+
 func tagField(tag string) field {
 	for f, t := range csvTags {
 		if t != "" && t == tag {
@@ -126,24 +133,57 @@ func tagField(tag string) field {
 // record reads the next record. A record that could not be parsed comes
 // back with broken set to the reason; err is io.EOF at the end and anything
 // else when the file cannot be read.
+//
+// A quote left open to the end of the file would make one record of every
+// line after it. Such a record is read as ending with the line its quote
+// was opened on, and reading starts again on the next line, so that every
+// later line gets a row of its own. Whether a quote is ever closed is known
+// only at the end of the file, so the lines after it are read twice: from
+// the record's own bytes, which the guard keeps anyway while the record is
+// within the bound, or past the bound by seeking back in the input. A
+// multi-line quoted cell that is closed stays one record. Once a quote is
+// found open at the end, no later record can span lines and also reach the
+// end open (at every later line break, the open quote and the later record
+// cannot both be inside a quoted cell), so this happens at most once per
+// file that matters, and the second read costs at most one more pass.
 func (c *csvReader) record() (rec []string, line int64, broken string, err error) {
 	if c.done {
 		return nil, 0, "", io.EOF
 	}
-	if err := c.guard.reset(); err != nil {
-		return nil, 0, "", fmt.Errorf("read csv input: %w", err)
-	}
+	g := c.guard
+	g.reset()
 	rec, err = c.cr.Read()
-	if c.guard.tripped {
-		return nil, c.guard.start, fmt.Sprintf("record longer than %s: a huge cell, or a quote that is never closed",
-			sizeText(c.guard.max)), nil
+	if g.tripped {
+		d, err := g.dropRecord()
+		if err != nil {
+			return nil, 0, "", fmt.Errorf("read csv input: %w", err)
+		}
+		if !d.unclosed {
+			return nil, g.start, tooLongReason(g.start, d.last, g.max), nil
+		}
+		if g.seeker == nil && d.open.next >= 0 {
+			// Nothing of the lines past the bound is left to read again.
+			c.done = true
+			return nil, g.start, fmt.Sprintf("%s; the record passed %s, and the input cannot be read again (it is not a file), so lines %d-%d are lost",
+				unclosedReason(g.start, d.open.line), sizeText(g.max), d.open.line+1, d.last), nil
+		}
+		if err := c.restart(d.open); err != nil {
+			return nil, 0, "", fmt.Errorf("read csv input: %w", err)
+		}
+		return nil, g.start, unclosedReason(g.start, d.open.line), nil
 	}
 	if err == nil {
 		l, _ := c.cr.FieldPos(0)
-		return rec, int64(l) + c.guard.hidden, "", nil
+		return rec, int64(l) + g.hidden, "", nil
 	}
 	if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-		return nil, int64(pe.StartLine) + c.guard.hidden, parseReason(pe, c.guard.hidden), nil
+		if open, ok := g.openAtEnd(); ok {
+			if err := c.restart(open); err != nil {
+				return nil, 0, "", fmt.Errorf("read csv input: %w", err)
+			}
+			return nil, g.start, unclosedReason(g.start, open.line), nil
+		}
+		return nil, int64(pe.StartLine) + g.hidden, parseReason(pe, g.hidden), nil
 	}
 	if err == io.EOF {
 		c.done = true
@@ -152,12 +192,40 @@ func (c *csvReader) record() (rec []string, line int64, broken string, err error
 	return nil, 0, "", fmt.Errorf("read csv input: %w", err)
 }
 
+// restart goes back to the line after the one a quote was left open on,
+// with a fresh csv.Reader: the old one is past the end of the file.
+func (c *csvReader) restart(open openQuote) error {
+	if open.next < 0 {
+		// The quote was opened on the last line: nothing follows.
+		c.done = true
+		return nil
+	}
+	if err := c.guard.rewind(open); err != nil {
+		return err
+	}
+	c.cr = newCSVReader(c.guard)
+	return nil
+}
+
+// unclosedReason names the line of the quote left open and, when the
+// record began on an earlier line, the record's span.
+func unclosedReason(start, open int64) string {
+	if start == open {
+		return fmt.Sprintf("unclosed quote opened on line %d", open)
+	}
+	return fmt.Sprintf("record spanning lines %d-%d: unclosed quote opened on line %d", start, open, open)
+}
+
+func tooLongReason(start, last int64, max int) string {
+	if last > start {
+		return fmt.Sprintf("record spanning lines %d-%d longer than %s: a huge quoted cell", start, last, sizeText(max))
+	}
+	return fmt.Sprintf("record longer than %s", sizeText(max))
+}
+
 // parseReason explains a record encoding/csv could not parse. csv.Reader
 // has already dropped the rest of the line it failed on and starts the next
-// record on the following line. A quote opened and never closed makes one
-// record of everything up to the end of the file, so the reason names the
-// lines it swallowed (past MaxRecordLen the record is cut instead, and the
-// rest is dropped all the same).
+// record on the following line.
 func parseReason(pe *csv.ParseError, hidden int64) string {
 	if pe.Line > pe.StartLine {
 		start, end := int64(pe.StartLine)+hidden, int64(pe.Line)+hidden
@@ -216,51 +284,75 @@ var errRecordTooLong = errors.New("csv record too long")
 // Next in agreement. After a cut it drops the rest of the record, following
 // the same quoting rules as csv.Reader (recordScan), so reading resumes where
 // an unbounded csv.Reader would have started the next record: the lines of a
-// huge quoted cell never turn into rows of their own.
+// huge quoted cell never turn into rows of their own. When the rest of the
+// record turns out to be a quote left open to the end of the file, it goes
+// back to the line after that quote's (see csvReader.record).
 type recordGuard struct {
 	br  *bufio.Reader
 	max int
+	// src counts what br has read, for offsets; seeker is the input when
+	// it can seek, nil when it cannot.
+	src    *countingReader
+	seeker io.Seeker
 	// n counts the bytes of the current record handed out, from its first
 	// non-blank line.
 	n int
 	// rec keeps the bytes of the current record handed out so far (at most
-	// max), so that after a cut its quoting can be worked out. Copying is
-	// cheaper than following the quoting of every record as it passes.
-	rec []byte
+	// max), so that after a cut or an error its quoting can be worked out.
+	// Copying is cheaper than following the quoting of every record as it
+	// passes. recOff is the input offset of rec[0].
+	rec    []byte
+	recOff int64
 	// line counts the newlines handed out or dropped so far.
 	line int64
-	// hidden counts the lines dropped after cuts that csv.Reader never saw;
-	// its line numbers are behind the file's by that much.
+	// hidden is how far csv.Reader's line numbers are behind the file's:
+	// the lines dropped after cuts that it never saw, and the lines before
+	// the point it was started at.
 	hidden int64
-	// start is the line the current record starts on, 0 until seen. It is
-	// only needed for a cut record: csv.Reader reports no position then.
+	// start is the line the current record starts on, 0 until seen.
 	start       int64
 	atLineStart bool
-	// tripped marks the current record as cut; skipping means the rest of
-	// the cut record has yet to be dropped.
-	tripped  bool
-	skipping bool
+	// tripped marks the current record as cut.
+	tripped bool
+}
+
+// countingReader counts the bytes read through it; base is the input offset
+// it started at.
+type countingReader struct {
+	r       io.Reader
+	base, n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func newRecordGuard(r io.Reader, maxRecord int) (*recordGuard, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	src := &countingReader{r: r}
+	var seeker io.Seeker
+	if s, ok := r.(io.Seeker); ok {
+		// A pipe may be an *os.File too: only a Seek that works counts.
+		if pos, err := s.Seek(0, io.SeekCurrent); err == nil {
+			seeker, src.base = s, pos
+		}
+	}
+	br := bufio.NewReaderSize(src, 64<<10)
 	if err := skipBOM(br); err != nil {
 		return nil, err
 	}
-	return &recordGuard{br: br, max: maxRecord, atLineStart: true}, nil
+	return &recordGuard{br: br, max: maxRecord, src: src, seeker: seeker, atLineStart: true}, nil
+}
+
+// offset is the input offset of the next byte br hands out.
+func (g *recordGuard) offset() int64 {
+	return g.src.base + g.src.n - int64(g.br.Buffered())
 }
 
 // reset starts a new record; csv.Reader has consumed every byte handed out.
-// It drops what is left of a cut record first.
-func (g *recordGuard) reset() error {
-	if g.skipping {
-		if err := g.dropRecord(); err != nil {
-			return err
-		}
-		g.skipping = false
-	}
+func (g *recordGuard) reset() {
 	g.n, g.start, g.tripped, g.rec = 0, 0, false, g.rec[:0]
-	return nil
 }
 
 func (g *recordGuard) Read(p []byte) (int, error) {
@@ -268,11 +360,11 @@ func (g *recordGuard) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if g.n >= g.max {
-		g.tripped, g.skipping = true, true
+		g.tripped = true
 		return 0, errRecordTooLong
 	}
 	if g.atLineStart && g.start == 0 && !g.emptyLineAhead() {
-		g.start = g.line + 1
+		g.start, g.recOff = g.line+1, g.offset()
 	}
 	b, _ := g.br.Peek(g.br.Buffered())
 	b = b[:min(len(b), len(p), g.max-g.n)]
@@ -306,13 +398,94 @@ func (g *recordGuard) emptyLineAhead() bool {
 	return len(b) > 0 && (b[0] == '\n' || b[0] == '\r' && (len(b) == 1 || b[1] == '\n'))
 }
 
+// openQuote is where the quote open at the end of a record was opened.
+type openQuote struct {
+	// line is the line the quote was opened on.
+	line int64
+	// next is the input offset of the line after it, -1 if there is none.
+	next int64
+}
+
+// quoteTrack follows a record's quoting, as recordScan does, and remembers
+// where the quote open now was opened.
+type quoteTrack struct {
+	scan recordScan
+	// line and off are the line and input offset of the next byte fed.
+	line, off int64
+	open      openQuote
+	// awaiting is set from a quote's opening to the end of its line.
+	awaiting bool
+	// newline is set when the last byte fed was a newline.
+	newline bool
+}
+
+// lastLine is the line of the last byte fed.
+func (q *quoteTrack) lastLine() int64 {
+	if q.newline {
+		return q.line - 1
+	}
+	return q.line
+}
+
+func newQuoteTrack(line, off int64) *quoteTrack {
+	return &quoteTrack{line: line, off: off, open: openQuote{next: -1}}
+}
+
+// feed advances over b and returns the index just past the newline that
+// ends the record, or -1 if the record goes on past b.
+func (q *quoteTrack) feed(b []byte) int {
+	for i, c := range b {
+		opens := q.scan == scanFieldStart && c == '"'
+		end := q.scan.step(c)
+		if opens {
+			q.open, q.awaiting = openQuote{line: q.line, next: -1}, true
+		}
+		q.newline = c == '\n'
+		if c == '\n' {
+			if q.awaiting {
+				q.open.next, q.awaiting = q.off+int64(i)+1, false
+			}
+			if !end {
+				q.line++
+			}
+		}
+		if end {
+			q.off += int64(i) + 1
+			return i + 1
+		}
+	}
+	q.off += int64(len(b))
+	return -1
+}
+
+// openAtEnd reports whether the record csv.Reader just failed on is a quote
+// left open to the end of the input, and where it was opened. The record is
+// then whole in rec: it never reached the bound.
+func (g *recordGuard) openAtEnd() (openQuote, bool) {
+	q := newQuoteTrack(g.start, g.recOff)
+	if q.feed(g.rec) >= 0 || q.scan != scanQuoted {
+		return openQuote{}, false
+	}
+	return q.open, true
+}
+
+// dropped is what dropRecord found of a cut record.
+type dropped struct {
+	// last is the line the record ends on.
+	last int64
+	// unclosed is set when the record is a quote left open to the end of
+	// the input; open says where.
+	unclosed bool
+	open     openQuote
+}
+
 // dropRecord discards the rest of a cut record, up to the end of the file
 // if a quote is never closed.
-func (g *recordGuard) dropRecord() error {
+func (g *recordGuard) dropRecord() (dropped, error) {
 	// The cut record cannot have ended in the part csv.Reader saw, or
-	// csv.Reader would not have asked for more; scan holds where it stands.
-	var scan recordScan
-	scan.feed(g.rec)
+	// csv.Reader would not have asked for more; q holds where it stands.
+	q := newQuoteTrack(g.start, g.recOff)
+	q.feed(g.rec)
 	var newlines int64
 	defer func() {
 		g.line += newlines
@@ -323,13 +496,13 @@ func (g *recordGuard) dropRecord() error {
 	for {
 		b, err := g.br.Peek(1)
 		if len(b) == 0 {
-			if err == io.EOF {
-				return nil
+			if err != io.EOF {
+				return dropped{}, err
 			}
-			return err
+			return dropped{last: q.lastLine(), unclosed: q.scan == scanQuoted, open: q.open}, nil
 		}
 		b, _ = g.br.Peek(g.br.Buffered())
-		end := scan.feed(b)
+		end := q.feed(b)
 		if end >= 0 {
 			b = b[:end]
 		}
@@ -337,9 +510,28 @@ func (g *recordGuard) dropRecord() error {
 		_, _ = g.br.Discard(len(b))
 		if end >= 0 {
 			g.atLineStart = true
-			return nil
+			return dropped{last: q.line}, nil
 		}
 	}
+}
+
+// rewind goes back to the line after an open quote's: by seeking, or, when
+// the input cannot seek, by reading that part of the record's own bytes
+// again, which are whole in rec (the record ended within the bound).
+func (g *recordGuard) rewind(open openQuote) error {
+	if g.seeker != nil {
+		if _, err := g.seeker.Seek(open.next, io.SeekStart); err != nil {
+			return err
+		}
+		g.src.base, g.src.n = open.next, 0
+		g.br.Reset(g.src)
+	} else {
+		rest := bytes.Clone(g.rec[open.next-g.recOff:])
+		g.src = &countingReader{r: bytes.NewReader(rest), base: open.next}
+		g.br = bufio.NewReaderSize(g.src, 64<<10)
+	}
+	g.line, g.hidden, g.atLineStart = open.line, open.line, true
+	return nil
 }
 
 // recordScan follows encoding/csv's rules for where a record ends, for the
@@ -357,59 +549,54 @@ const (
 	scanBadLine               // after a quoting error: the line is lost
 )
 
-// feed advances over b and returns the index just past the newline that
-// ends the record, or -1 if the record goes on past b.
-func (s *recordScan) feed(b []byte) int {
-	st := *s
-	for i, c := range b {
-		switch st {
-		case scanFieldStart:
-			switch c {
-			case '"':
-				st = scanQuoted
-			case ',':
-			case '\n':
-				*s = scanFieldStart
-				return i + 1
-			default:
-				st = scanUnquoted
-			}
-		case scanUnquoted:
-			switch c {
-			case '"':
-				st = scanBadLine
-			case ',':
-				st = scanFieldStart
-			case '\n':
-				*s = scanFieldStart
-				return i + 1
-			}
-		case scanQuoted:
-			if c == '"' {
-				st = scanAfterQuote
-			}
-		case scanAfterQuote:
-			switch c {
-			case '"':
-				st = scanQuoted
-			case ',':
-				st = scanFieldStart
-			case '\n':
-				*s = scanFieldStart
-				return i + 1
-			default:
-				// csv.Reader accepts `"\r\n` as the end of the
-				// record; any other byte after a closing quote is an
-				// error. Either way the record ends with the line.
-				st = scanBadLine
-			}
-		case scanBadLine:
-			if c == '\n' {
-				*s = scanFieldStart
-				return i + 1
-			}
+// step advances over c and reports whether c is the newline that ends the
+// record; the scan is then back at the start of a record.
+func (s *recordScan) step(c byte) bool {
+	switch *s {
+	case scanFieldStart:
+		switch c {
+		case '"':
+			*s = scanQuoted
+		case ',':
+		case '\n':
+			return true
+		default:
+			*s = scanUnquoted
+		}
+	case scanUnquoted:
+		switch c {
+		case '"':
+			*s = scanBadLine
+		case ',':
+			*s = scanFieldStart
+		case '\n':
+			*s = scanFieldStart
+			return true
+		}
+	case scanQuoted:
+		if c == '"' {
+			*s = scanAfterQuote
+		}
+	case scanAfterQuote:
+		switch c {
+		case '"':
+			*s = scanQuoted
+		case ',':
+			*s = scanFieldStart
+		case '\n':
+			*s = scanFieldStart
+			return true
+		default:
+			// csv.Reader accepts `"\r\n` as the end of the
+			// record; any other byte after a closing quote is an
+			// error. Either way the record ends with the line.
+			*s = scanBadLine
+		}
+	case scanBadLine:
+		if c == '\n' {
+			*s = scanFieldStart
+			return true
 		}
 	}
-	*s = st
-	return -1
+	return false
 }

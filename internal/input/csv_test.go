@@ -191,9 +191,36 @@ func TestCSV(t *testing.T) {
 			want: []want{{2, none, false, "spanning lines 2-3"}, {4, tok, true, ""}},
 		},
 		{
-			name: "unclosed quote swallows the rest of the file",
+			name: "unclosed quote: its line is invalid, every later line is read",
 			in:   "token\nt-1\n\"t-2\nt-3\nt-4\n",
-			want: []want{{2, tok, true, ""}, {3, none, false, "spanning lines 3-5"}},
+			want: []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}, {4, tok, true, ""}, {5, tok, true, ""}},
+		},
+		{
+			name: "unclosed quote on the last line, no newline",
+			in:   "token\nt-1\n\"t-2",
+			want: []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}},
+		},
+		{
+			name: "unclosed quote after a closed multi-line cell names the record's span",
+			in:   "token,note\nt-1,\"a\nb\",\"c\nt-2,\nt-3,\n",
+			want: []want{{2, none, false, "record spanning lines 2-3: unclosed quote opened on line 3"}, {4, tok, true, ""}, {5, tok, true, ""}},
+		},
+		{
+			name: "a multi-line quoted cell closed later stays one record",
+			in:   "token,note\nt-1,\"a\nt-x,\nt-y,\nb\"\nt-2,\n",
+			want: []want{{2, tok, true, ""}, {6, tok, true, ""}},
+		},
+		{
+			name: "escaped quotes keep the cell open to the end",
+			in:   "token,note\nt-1,\"a \"\"b\"\" c\nt-2,\nt-3,\"\"\n",
+			want: []want{{2, none, false, "unclosed quote opened on line 2"}, {3, tok, true, ""}, {4, tok, true, ""}},
+		},
+		{
+			name: "open quotes on several lines: each later line is read once",
+			in:   "token\n\"t-1\nt-2\n\"t-3\nt-4\n",
+			// Line 4's quote closes line 2's cell, and "t-3 after it
+			// is a quoting error: lines 2-4 are one broken record.
+			want: []want{{2, none, false, "spanning lines 2-4"}, {5, tok, true, ""}},
 		},
 		{
 			name:      "record longer than the bound is cut and reading resumes",
@@ -205,14 +232,18 @@ func TestCSV(t *testing.T) {
 			name:      "unclosed quote is cut at the bound",
 			in:        "token\n\"t-1\n" + strings.Repeat("t-x\n", 12) + "t-2\n",
 			maxRecord: 40,
-			// Cut or not, the open quote makes one record of the rest.
-			want: []want{{2, none, false, "record longer than 40 bytes"}},
+			// Cut or not, the record of the open quote ends with its
+			// line, and the lines after it are read again.
+			want: []want{{2, none, false, "unclosed quote opened on line 2"},
+				{3, tok, true, ""}, {4, tok, true, ""}, {5, tok, true, ""}, {6, tok, true, ""}, {7, tok, true, ""}, {8, tok, true, ""},
+				{9, tok, true, ""}, {10, tok, true, ""}, {11, tok, true, ""}, {12, tok, true, ""}, {13, tok, true, ""}, {14, tok, true, ""},
+				{15, tok, true, ""}},
 		},
 		{
 			name:      "lines of a huge quoted cell do not become rows",
 			in:        "token,note\nt-1,\n,\"" + strings.Repeat("t-x\n", 12) + "a \"\"b\"\" c\"\nt-2,\n",
 			maxRecord: 40,
-			want:      []want{{2, tok, true, ""}, {3, none, false, "record longer than 40 bytes"}, {16, tok, true, ""}},
+			want:      []want{{2, tok, true, ""}, {3, none, false, "record spanning lines 3-15 longer than 40 bytes"}, {16, tok, true, ""}},
 		},
 		{
 			name:      "quoting error after the cut ends the record with its line",

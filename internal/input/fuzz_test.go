@@ -5,9 +5,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/iotest"
 )
@@ -39,9 +41,13 @@ func checkAnyInput(t *testing.T, data []byte, f Format, firstLine int64) {
 	lastLine := int64(bytes.Count(data, []byte("\n"))) + 1
 	for _, bound := range fuzzBounds {
 		rows, err := readAll(bytes.NewReader(data), f, bound)
-		one, oneErr := readAll(iotest.OneByteReader(bytes.NewReader(data)), f, bound)
+		one, oneErr := readAll(newSplitSeeker(data, iotest.OneByteReader), f, bound)
 		if (err == nil) != (oneErr == nil) || !equalRows(rows, one) {
 			t.Fatalf("bound %d: byte-at-a-time reads gave %d rows (err %v), whole reads %d (err %v)", bound, len(one), oneErr, len(rows), err)
+		}
+		pipe, pipeErr := readAll(iotest.OneByteReader(bytes.NewReader(data)), f, bound)
+		if (err == nil) != (pipeErr == nil) || !pipeRows(pipe, rows) {
+			t.Fatalf("bound %d: reads from a pipe gave %d rows (err %v), from a file %d (err %v)", bound, len(pipe), pipeErr, len(rows), err)
 		}
 		var lines []int64
 		n, cerr := count(bytes.NewReader(data), f, bound, func(line int64) { lines = append(lines, line) })
@@ -77,11 +83,16 @@ func checkAgainstCSVReader(t *testing.T, data []byte) {
 	if err != nil || len(data) >= MaxRecordLen {
 		return
 	}
-	ref := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, bom)))
+	body := bytes.TrimPrefix(data, bom)
+	ref := csv.NewReader(bytes.NewReader(body))
 	ref.FieldsPerRecord = -1
 	if _, err := ref.Read(); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatalf("Open accepted a header csv.Reader refuses: %v", err)
 	}
+	// refBase is how far ref's line numbers are behind the file's: after a
+	// quote left open to the end, the reader starts again on the next line,
+	// and so does a fresh ref.
+	var refBase int64
 	for i := 0; ; i++ {
 		_, refErr := ref.Read()
 		rec, line, broken, err := rd.csv.record()
@@ -104,13 +115,49 @@ func checkAgainstCSVReader(t *testing.T, data []byte) {
 		default:
 			t.Fatalf("record %d: csv.Reader: %v", i, refErr)
 		}
-		if line != int64(refLine) || (broken == "") != (refErr == nil) || (rec == nil) != (refErr != nil) {
-			t.Fatalf("record %d: reader gives line %d broken %q; csv.Reader line %d err %v", i, line, broken, refLine, refErr)
+		if line != int64(refLine)+refBase || (broken == "") != (refErr == nil) || (rec == nil) != (refErr != nil) {
+			t.Fatalf("record %d: reader gives line %d broken %q; csv.Reader line %d err %v", i, line, broken, int64(refLine)+refBase, refErr)
 		}
 		if rd.csv.guard.start != line {
 			t.Fatalf("record %d: guard puts its start on line %d, csv.Reader on %d", i, rd.csv.guard.start, line)
 		}
+		if open, ok := openedOn(broken); ok {
+			// csv.Reader read the rest of the file as this record: it
+			// must have reached the end inside a quote.
+			if pe, ok := errors.AsType[*csv.ParseError](refErr); !ok || pe.Err != csv.ErrQuote {
+				t.Fatalf("record %d: reader says %q, csv.Reader %v", i, broken, refErr)
+			}
+			if _, err := ref.Read(); !errors.Is(err, io.EOF) {
+				t.Fatalf("record %d: reader says %q, but csv.Reader reads on: %v", i, broken, err)
+			}
+			ref = csv.NewReader(bytes.NewReader(afterLine(body, open)))
+			ref.FieldsPerRecord = -1
+			refBase = open
+		}
 	}
+}
+
+// openedOn returns the line an "unclosed quote" reason names.
+func openedOn(reason string) (int64, bool) {
+	_, after, ok := strings.Cut(reason, "unclosed quote opened on line ")
+	var n int64
+	if ok {
+		_, err := fmt.Sscanf(after, "%d", &n)
+		ok = err == nil
+	}
+	return n, ok
+}
+
+// afterLine returns what follows line n of b (lines count from 1).
+func afterLine(b []byte, n int64) []byte {
+	for ; n > 0; n-- {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		b = b[i+1:]
+	}
+	return b
 }
 
 func FuzzJSONL(f *testing.F) {

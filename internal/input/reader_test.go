@@ -1,9 +1,13 @@
 package input
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -225,15 +229,17 @@ func TestHugeRecord(t *testing.T) {
 			parts: func() []io.Reader {
 				return []io.Reader{strings.NewReader("token,note\nt-1,\n,\""), &pattern{p: []byte("t-x,\"\"y\"\"\r\n"), n: huge / 12}, strings.NewReader("\"\nt-2,\n")}
 			},
-			want: []want{{2, tok, true, ""}, {3, none, false, "record longer than 1 MiB"}, {4 + huge/12, tok, true, ""}},
+			want: []want{{2, tok, true, ""}, {3, none, false, fmt.Sprintf("record spanning lines 3-%d longer than 1 MiB", 3+huge/12)}, {4 + huge/12, tok, true, ""}},
 		},
 		{
-			name:   "csv quote never closed",
+			// From a pipe, past the bound, the lines after an open
+			// quote cannot be read again: the row says so.
+			name:   "csv quote never closed, from a pipe",
 			format: CSV,
 			parts: func() []io.Reader {
 				return []io.Reader{strings.NewReader("token\nt-1\n\"t-2\n"), &pattern{p: []byte("t-x\n"), n: huge / 4}}
 			},
-			want: []want{{2, tok, true, ""}, {3, none, false, "record longer than 1 MiB"}},
+			want: []want{{2, tok, true, ""}, {3, none, false, fmt.Sprintf("input cannot be read again (it is not a file), so lines 4-%d are lost", 3+huge/4)}},
 		},
 		{
 			name:   "jsonl line",
@@ -267,5 +273,64 @@ func TestHugeRecord(t *testing.T) {
 				t.Errorf("Count = %d, %v; want %d", n, err, len(tt.want))
 			}
 		})
+	}
+}
+
+// TestUnclosedQuoteFromFile: a quote left open is followed by far more than
+// the bound (a 32 MiB line, then 3,000 rows). Read from a file, the reader
+// scans to the end to learn the quote is never closed, then seeks back to
+// the next line: the huge line is one invalid row and every later row is
+// read, with memory near the bound. It does not run in parallel: it reads
+// the process's allocation counter.
+func TestUnclosedQuoteFromFile(t *testing.T) {
+	const huge = 32 << 20
+	path := filepath.Join(t.TempDir(), "in.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString("token\nt-1\n\"t-2\n")
+	for range huge / 1024 {
+		w.WriteString(strings.Repeat("a", 1024))
+	}
+	w.WriteString("\n")
+	wants := []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}, {4, none, false, "record longer than 1 MiB"}}
+	for i := range 3000 {
+		fmt.Fprintf(w, "t-%04d\n", i)
+		wants = append(wants, want{int64(i + 5), tok, true, ""})
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	in, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rows, err := readAll(in, CSV, MaxRecordLen)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRows(t, rows, wants)
+	// Two records are cut at the bound (the open quote's, then the huge
+	// line), each allocating what one does in TestHugeRecord (6 to 9 MiB
+	// in all, as buffers grow to the bound); keeping the line would take
+	// more than its 32 MiB.
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d KiB", alloc>>10)
+	if alloc > 24<<20 {
+		t.Errorf("allocated %d MiB reading past a %d MiB line", alloc>>20, huge>>20)
+	}
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Count(in, CSV); err != nil || n != int64(len(wants)) {
+		t.Errorf("Count = %d, %v; want %d", n, err, len(wants))
 	}
 }
