@@ -426,15 +426,18 @@ func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Ti
 func (w *watch) advice(s progress.Snapshot, exit int) []string {
 	failed, invalid := s.Rows[revoke.Failed], s.Rows[revoke.Invalid]
 	var lines []string
-	canResume := w.cfg.Input != "-"
+	// --resume checks standard input's content as it checks a file's, so
+	// the same rows must come in again.
+	sameRows := ""
+	if w.cfg.Input == "-" {
+		sameRows = ", given the same rows on standard input"
+	}
 	switch {
-	case exit == ExitStopped && canResume:
-		lines = append(lines, "Continue where it stopped (rows already recorded are not sent again):",
-			"  "+resumeCommand(w.args, w.cfg.Force, w.cfg.RetryFailed))
 	case exit == ExitStopped:
-		lines = append(lines, "The input came from standard input, which --resume cannot check: save it to a file to continue.")
-	case exit == ExitRows && failed > 0 && canResume:
-		lines = append(lines, fmt.Sprintf("Send the %d failed %s again (nothing else is re-sent):", failed, plural(int(failed), "row", "rows")),
+		lines = append(lines, "Continue where it stopped"+sameRows+" (rows already recorded are not sent again):",
+			"  "+resumeCommand(w.args, w.cfg.Force, w.cfg.RetryFailed))
+	case exit == ExitRows && failed > 0:
+		lines = append(lines, fmt.Sprintf("Send the %d failed %s again%s (nothing else is re-sent):", failed, plural(int(failed), "row", "rows"), sameRows),
 			"  "+resumeCommand(w.args, w.cfg.Force, true))
 	}
 	if (exit == ExitRows || exit == ExitInvalid) && invalid > 0 {
