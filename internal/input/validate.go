@@ -232,6 +232,13 @@ func checkText(name, s string) string {
 // impossibleRune says what c is when it has no place in a login ID or a
 // consumer key, and "" when it may appear there.
 func impossibleRune(c rune) string {
+	if c < utf8.RuneSelf {
+		// Most values are ASCII: spare them the table lookups.
+		if c < 0x20 || c == 0x7F {
+			return "a control character"
+		}
+		return ""
+	}
 	switch {
 	case c == utf8.RuneError:
 		return "the replacement character"
