@@ -161,7 +161,12 @@ func (c *csvReader) record() (rec []string, line int64, broken string, err error
 		if !d.unclosed {
 			return nil, g.start, tooLongReason(g.start, d.last, g.max), nil
 		}
-		if g.seeker == nil && d.open.next >= 0 {
+		if d.last == d.open.line {
+			// The quote was opened on the last line: nothing follows.
+			c.done = true
+			return nil, g.start, unclosedReason(g.start, d.open.line), nil
+		}
+		if g.seeker == nil {
 			// Nothing of the lines past the bound is left to read again.
 			c.done = true
 			return nil, g.start, fmt.Sprintf("%s; the record passed %s, and the input cannot be read again (it is not a file), so lines %d-%d are lost",

@@ -196,6 +196,12 @@ func TestCSV(t *testing.T) {
 			want: []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}, {4, tok, true, ""}, {5, tok, true, ""}},
 		},
 		{
+			name:      "unclosed quote past the bound on the last line",
+			in:        "token\nt-1\n\"" + long + "\n",
+			maxRecord: 40,
+			want:      []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}},
+		},
+		{
 			name: "unclosed quote on the last line, no newline",
 			in:   "token\nt-1\n\"t-2",
 			want: []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}},
