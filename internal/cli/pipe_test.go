@@ -20,7 +20,9 @@ import (
 
 // mkfifo makes a named pipe in dir and writes content into it from a
 // goroutine once a reader opens it. The test's cleanup unblocks the writer
-// if nobody ever reads.
+// if nobody ever reads. A run that opened INPUT a second time would wait in
+// open for a writer that never comes: that regression shows as the test
+// binary's timeout, not as a failed check.
 func mkfifo(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	if runtime.GOOS == "windows" {
