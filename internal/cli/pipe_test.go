@@ -44,11 +44,27 @@ func mkfifo(t *testing.T, dir, name, content string) string {
 		w.WriteString(content) // EPIPE once the cleanup's reader goes away
 	}()
 	t.Cleanup(func() {
-		// A writer still blocked in open finds this reader and ends.
-		if r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-			defer r.Close()
+		// A writer that nobody read from, or that has yet to open, finds
+		// this reader, whose reads drain what it writes, and ends.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			<-done
+			return
 		}
-		wg.Wait()
+		defer r.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := r.Read(buf); err != nil {
+				runtime.Gosched() // EOF while no writer has it open yet
+			}
+		}
 	})
 	return path
 }
