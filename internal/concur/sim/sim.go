@@ -141,6 +141,24 @@ type Config struct {
 	// of one second's worth; the excess gets 429 with Retry-After. 0 means
 	// unlimited.
 	RateLimit float64
+	// RateLimitLater, when set, replaces RateLimit once LimitChangesAfter
+	// has passed since the first request: a limit that rises or falls in the
+	// middle of a run (another tenant starts or stops, a quota is raised).
+	// The burst becomes a second's worth of the new limit.
+	RateLimitLater    float64
+	LimitChangesAfter time.Duration
+	// WindowQuota, when set, allows that many requests per fixed Window
+	// (windows start at the first request) and refuses the rest with 429
+	// and a Retry-After of the time left to the window's end, rounded up
+	// to whole seconds: a quota of N calls per period, as some gateways
+	// count. It applies on top of RateLimit.
+	WindowQuota int
+	Window      time.Duration
+	// RandomThrottle is the fraction of requests answered, before acting,
+	// with 429 and Retry-After: 1 at random, whatever the rate: refusals
+	// that say nothing about the client's speed (a shared gateway, another
+	// tenant's burst).
+	RandomThrottle float64
 	// FaultRate is the fraction of requests answered, before acting, with
 	// a transient fault: Status503 or Status429 at random.
 	FaultRate float64
@@ -171,8 +189,18 @@ func (c Config) validate() error {
 		return errors.New("negative latency or jitter")
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit):
 		return fmt.Errorf("rate limit %v: want 0 or more", c.RateLimit)
+	case c.RateLimitLater < 0 || math.IsNaN(c.RateLimitLater):
+		return fmt.Errorf("later rate limit %v: want 0 or more", c.RateLimitLater)
+	case c.RateLimitLater > 0 && c.LimitChangesAfter <= 0:
+		return errors.New("a later rate limit needs the time it changes after")
+	case c.WindowQuota < 0:
+		return fmt.Errorf("window quota %d: want 0 or more", c.WindowQuota)
+	case c.WindowQuota > 0 && c.Window <= 0:
+		return errors.New("a window quota needs a window")
 	case !(c.FaultRate >= 0 && c.FaultRate <= 1):
 		return fmt.Errorf("fault rate %v: want 0 to 1", c.FaultRate)
+	case !(c.RandomThrottle >= 0 && c.RandomThrottle <= 1):
+		return fmt.Errorf("random throttle %v: want 0 to 1", c.RandomThrottle)
 	}
 	return nil
 }
@@ -193,18 +221,24 @@ type Stats struct {
 // Server is the simulated endpoint; it implements http.Handler and is safe
 // for concurrent use.
 type Server struct {
-	cfg      Config
-	limiter  *rate.Limiter // nil: unlimited
-	idPrefix string
-	requests atomic.Int64
-	done     chan struct{}
-	close    sync.Once
+	cfg     Config
+	limiter *rate.Limiter // nil: unlimited
+	// first is when the first request arrived, in Unix nanoseconds (0
+	// before it): the moving limit and the quota windows count from it.
+	first      atomic.Int64
+	limitMoved atomic.Bool
+	idPrefix   string
+	requests   atomic.Int64
+	done       chan struct{}
+	close      sync.Once
 
 	mu         sync.Mutex
 	rng        *rand.Rand
 	admin      string
 	retired    map[string]bool // admin tokens replaced by SetAdminToken
 	retiredAll bool            // an accept-any admin was replaced: every other token is stale
+	window     int64           // the quota window counted in windowUsed
+	windowUsed int
 	tokens     map[string]bool // token -> revoked
 	users      map[userKey][]string
 	stats      Stats
@@ -230,8 +264,11 @@ func New(cfg Config) *Server {
 		stats:   Stats{ByStatus: map[int]int64{}},
 	}
 	s.idPrefix = fmt.Sprintf("%08x-%04x-%04x-%04x", s.rng.Uint32(), s.rng.Uint32()&0xffff, 0x4000|s.rng.Uint32()&0x0fff, 0x8000|s.rng.Uint32()&0x3fff)
-	if cfg.RateLimit > 0 {
+	switch {
+	case cfg.RateLimit > 0:
 		s.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), max(1, int(math.Ceil(cfg.RateLimit))))
+	case cfg.RateLimitLater > 0:
+		s.limiter = rate.NewLimiter(rate.Inf, 1) // unlimited until the change
 	}
 	return s
 }
@@ -336,6 +373,7 @@ type answer struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.requests.Add(1)
 	w.Header().Set(CorrelationHeader, fmt.Sprintf("%s-%012x", s.idPrefix, n))
+	s.first.CompareAndSwap(0, time.Now().UnixNano())
 
 	if !s.sleep(r.Context(), s.delay()) {
 		s.count(0, false)
@@ -401,13 +439,8 @@ func (s *Server) decide(r *http.Request) answer {
 	if r.Method != http.MethodPost {
 		return answer{status: http.StatusMethodNotAllowed, message: "The requested resource does not support http method '" + r.Method + "'."}
 	}
-	if s.limiter != nil {
-		res := s.limiter.Reserve()
-		if d := res.Delay(); d > 0 {
-			res.Cancel()
-			secs := max(1, int64(math.Ceil(d.Seconds())))
-			return answer{status: http.StatusTooManyRequests, message: MsgTooMany, retryAfter: strconv.FormatInt(secs, 10)}
-		}
+	if a, ok := s.admit(); !ok {
+		return a
 	}
 	if a, ok := s.authorize(r.Header.Get("Authorization")); !ok {
 		return a
@@ -439,6 +472,44 @@ func (s *Server) decide(r *http.Request) answer {
 	default:
 		return answer{status: http.StatusBadRequest, message: "Missing required parameter: token, or " + keyName + " and user."}
 	}
+}
+
+// admit applies the rate limit and the window quota; a refusal carries the
+// Retry-After the server would send.
+func (s *Server) admit() (answer, bool) {
+	now := time.Now()
+	since := now.Sub(time.Unix(0, s.first.Load()))
+	if s.cfg.RateLimitLater > 0 && since >= s.cfg.LimitChangesAfter && s.limitMoved.CompareAndSwap(false, true) {
+		s.limiter.SetLimitAt(now, rate.Limit(s.cfg.RateLimitLater))
+		s.limiter.SetBurstAt(now, max(1, int(math.Ceil(s.cfg.RateLimitLater))))
+	}
+	if s.limiter != nil {
+		res := s.limiter.ReserveN(now, 1)
+		if d := res.DelayFrom(now); d > 0 {
+			res.CancelAt(now)
+			return throttle(d), false
+		}
+	}
+	if s.cfg.WindowQuota > 0 {
+		w := int64(since / s.cfg.Window)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if w != s.window {
+			s.window, s.windowUsed = w, 0
+		}
+		if s.windowUsed >= s.cfg.WindowQuota {
+			return throttle(time.Duration(w+1)*s.cfg.Window - since), false
+		}
+		s.windowUsed++
+	}
+	return answer{}, true
+}
+
+// throttle is a 429 whose Retry-After is d rounded up to whole seconds, at
+// least one.
+func throttle(d time.Duration) answer {
+	secs := max(1, int64(math.Ceil(d.Seconds())))
+	return answer{status: http.StatusTooManyRequests, message: MsgTooMany, retryAfter: strconv.FormatInt(secs, 10)}
 }
 
 // authorize checks "Authorization: OAuth {admin token}".
@@ -591,12 +662,15 @@ func (s *Server) fault(n int64, r *http.Request) Fault {
 	if s.cfg.Fault != nil {
 		return s.cfg.Fault(n, r)
 	}
-	if s.cfg.FaultRate <= 0 {
+	if s.cfg.FaultRate <= 0 && s.cfg.RandomThrottle <= 0 {
 		return None
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rng.Float64() >= s.cfg.FaultRate {
+	if s.cfg.RandomThrottle > 0 && s.rng.Float64() < s.cfg.RandomThrottle {
+		return Status429
+	}
+	if s.cfg.FaultRate <= 0 || s.rng.Float64() >= s.cfg.FaultRate {
 		return None
 	}
 	if s.rng.IntN(2) == 0 {

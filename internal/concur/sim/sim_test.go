@@ -317,6 +317,97 @@ func TestServerRateLimits(t *testing.T) {
 	}
 }
 
+func TestServerLimitMoves(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		cfg  Config
+		// want is the status of each of four requests in a row.
+		want []int
+	}{
+		// The change is an hour away: the first limit (one request per
+		// 100 s, burst one) holds.
+		{"before the change", Config{RateLimit: 0.01, RateLimitLater: 1e6, LimitChangesAfter: time.Hour}, []int{200, 429, 429, 429}},
+		// The limit rises a nanosecond after the first request.
+		{"rises", Config{RateLimit: 0.01, RateLimitLater: 1e6, LimitChangesAfter: time.Nanosecond}, []int{200, 200, 200, 200}},
+		// Unlimited, then one per 100 s with a burst of one: the request
+		// that moves it may take the one token left; the next cannot.
+		{"falls from unlimited", Config{RateLimitLater: 0.01, LimitChangesAfter: time.Nanosecond}, []int{200, -1, 429, 429}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.cfg.AdminToken, tc.cfg.Live = admin, true
+			srv := httptest.NewServer(New(tc.cfg))
+			defer srv.Close()
+			for i, want := range tc.want {
+				rep := mustSend(t, srv.URL, request{query: tokenQuery(fmt.Sprintf("t%d", i))})
+				if want >= 0 && rep.status != want {
+					t.Errorf("request %d: %d %q, want %d", i+1, rep.status, rep.message, want)
+				}
+				if rep.status == 429 && rep.header.Get("Retry-After") == "" {
+					t.Errorf("request %d: 429 without Retry-After", i+1)
+				}
+			}
+		})
+	}
+}
+
+func TestServerWindowQuota(t *testing.T) {
+	t.Parallel()
+	// Three requests an hour: the fourth is refused until the window ends,
+	// and Retry-After says when that is.
+	s := New(Config{AdminToken: admin, Live: true, WindowQuota: 3, Window: time.Hour})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for i := range 3 {
+		if rep := mustSend(t, srv.URL, request{query: tokenQuery(fmt.Sprintf("t%d", i))}); rep.status != 200 {
+			t.Fatalf("request %d: %d, want 200 inside the quota", i+1, rep.status)
+		}
+	}
+	rep := mustSend(t, srv.URL, request{query: tokenQuery("t3")})
+	if rep.status != 429 || rep.message != MsgTooMany {
+		t.Fatalf("fourth: %d %q, want 429", rep.status, rep.body)
+	}
+	// Lower bound only: a slow machine makes it shorter, never longer.
+	if secs, err := strconv.Atoi(rep.header.Get("Retry-After")); err != nil || secs > 3600 || secs < 3000 {
+		t.Errorf("Retry-After = %q, want the rest of the hour", rep.header.Get("Retry-After"))
+	}
+	if st := s.Stats(); st.Revocations != 3 || st.ByStatus[429] != 1 {
+		t.Errorf("stats %+v, want 3 revocations and one 429", st)
+	}
+}
+
+func TestServerRandomThrottle(t *testing.T) {
+	t.Parallel()
+	s := New(Config{AdminToken: admin, Live: true, RandomThrottle: 0.5, Seed: 7})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	const n = 200
+	refused := 0
+	for i := range n {
+		rep := mustSend(t, srv.URL, request{query: tokenQuery(fmt.Sprintf("t%d", i))})
+		switch rep.status {
+		case 429:
+			refused++
+			if rep.header.Get("Retry-After") != "1" {
+				t.Errorf("random 429 with Retry-After %q, want 1", rep.header.Get("Retry-After"))
+			}
+		case 200:
+		default:
+			t.Fatalf("status %d, want 200 or 429", rep.status)
+		}
+	}
+	// Half at random: 200 draws land within 60..140 but for a one in a
+	// billion seed; the seed is fixed, so this cannot flake.
+	if refused < 60 || refused > 140 {
+		t.Errorf("%d of %d refused, want about half", refused, n)
+	}
+	if st := s.Stats(); st.Revocations != int64(n-refused) || st.Faults != int64(refused) {
+		t.Errorf("stats %+v: want every refusal counted as a fault, and no revocation for it", st)
+	}
+}
+
 func TestServerFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -549,6 +640,9 @@ func TestNewPanicsOnInvalidConfig(t *testing.T) {
 		{UserParam: "clientId"},
 		{UnknownTokenReply: "500"},
 		{RateLimit: -1},
+		{RateLimitLater: 10},
+		{WindowQuota: 10},
+		{RandomThrottle: 1.5},
 		{FaultRate: 1.5},
 		{Latency: -time.Second},
 	} {
