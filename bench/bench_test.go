@@ -80,6 +80,38 @@ func TestTrafficRates(t *testing.T) {
 	}
 }
 
+func TestQuotaUsed(t *testing.T) {
+	t.Parallel()
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	tests := []struct {
+		name        string
+		tr          traffic
+		want        float64
+		wantWindows int
+	}{
+		{"one window touched: nothing to judge", traffic{span: 900 * time.Millisecond, granted: ms(0, 100, 200)}, 0, 0},
+		// Quota 4 a second: windows [0,1s) and [1s,2s) are whole, the last
+		// one ([2s,3s)) is where the rows ran out, and is left out.
+		{"two whole windows, the last left out", traffic{span: 2500 * time.Millisecond, granted: ms(0, 10, 20, 30, 1000, 1500, 2000, 2400)}, 6.0 / 8, 2},
+		{"a full quota in each", traffic{span: 2 * time.Second, granted: ms(0, 1, 2, 3, 1000, 1001, 1002, 1003, 2000)}, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, windows := tt.tr.quotaUsed(4, time.Second)
+			if got != tt.want || windows != tt.wantWindows {
+				t.Errorf("quotaUsed = %v over %d windows, want %v over %d", got, windows, tt.want, tt.wantWindows)
+			}
+		})
+	}
+}
+
 func TestWrkRate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

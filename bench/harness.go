@@ -46,11 +46,8 @@ type scaled struct {
 	// rate accuracy: the rates, and seconds of traffic at each.
 	rates       []float64
 	rateSeconds float64
-	// adaptive pacing against a server allowing limit requests/s, the job
-	// asked for jobRate.
-	adaptiveRows int
-	limit        float64
-	jobRate      float64
+	// adaptive pacing: issue 11's scenarios.
+	pacing pacingSizes
 	// latency-bound runs.
 	latencies   []time.Duration
 	latencyRate float64
@@ -69,7 +66,8 @@ func sizes(smoke bool) scaled {
 			name:     "smoke",
 			peerRows: 2_000, wrkDuration: time.Second, curlRows: 100,
 			rates: []float64{20, 100, 500}, rateSeconds: 1,
-			adaptiveRows: 500, limit: 250, jobRate: 1000,
+			pacing: pacingSizes{limitRows: 500, noiseRows: 1_000, change: time.Second, risingRows: 900, fallingRows: 1_000,
+				quota: 300, window: time.Second, windowRows: 1_000},
 			latencies: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}, latencyRate: 400, latencyRows: 200,
 			memoryRows: []int{2_000, 20_000}, dryRows: []int{2_000, 20_000}, surveyRows: 20_000,
 			budget: 10 * time.Second,
@@ -79,7 +77,8 @@ func sizes(smoke bool) scaled {
 		name:     "full",
 		peerRows: 200_000, wrkDuration: 10 * time.Second, curlRows: 5_000,
 		rates: []float64{20, 100, 500}, rateSeconds: 5,
-		adaptiveRows: 5_000, limit: 250, jobRate: 1000,
+		pacing: pacingSizes{limitRows: 5_000, noiseRows: 10_000, change: 6 * time.Second, risingRows: 6_000, fallingRows: 4_000,
+			quota: 1_000, window: 5 * time.Second, windowRows: 5_500},
 		latencies: []time.Duration{50 * time.Millisecond, 200 * time.Millisecond}, latencyRate: 400, latencyRows: 4_000,
 		memoryRows: []int{20_000, 200_000, 2_000_000}, dryRows: []int{20_000, 200_000, 2_000_000}, surveyRows: 2_000_000,
 		budget: 60 * time.Second,

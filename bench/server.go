@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -28,6 +29,7 @@ type server struct {
 
 	mu       sync.Mutex
 	arrivals []time.Duration // since start, in arrival order
+	granted  []time.Duration // arrivals answered 200
 }
 
 // startServer serves a fresh simulator: every measurement gets its own, so
@@ -67,7 +69,35 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.arrivals = append(s.arrivals, at)
 	s.mu.Unlock()
-	s.sim.ServeHTTP(w, r)
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.sim.ServeHTTP(rec, r)
+	if rec.status == http.StatusOK && !rec.hijacked {
+		s.mu.Lock()
+		s.granted = append(s.granted, at)
+		s.mu.Unlock()
+	}
+}
+
+// statusRecorder notes the status a handler answered with. It passes
+// Hijack through: the simulator resets connections that way.
+type statusRecorder struct {
+	http.ResponseWriter
+	status   int
+	hijacked bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := r.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("hijack: %T cannot", r.ResponseWriter)
+	}
+	r.hijacked = true
+	return hj.Hijack()
 }
 
 func (s *server) close() {
@@ -87,11 +117,15 @@ type traffic struct {
 	// answers by HTTP status.
 	revocations int64
 	byStatus    map[int]int64
+	// granted is the arrival of every request answered 200, from the
+	// first arrival, sorted.
+	granted []time.Duration
 }
 
 func (s *server) traffic() traffic {
 	s.mu.Lock()
 	arrivals := slices.Clone(s.arrivals)
+	granted := slices.Clone(s.granted)
 	s.mu.Unlock()
 	st := s.sim.Stats()
 	t := traffic{requests: len(arrivals), revocations: st.Revocations, byStatus: st.ByStatus}
@@ -100,8 +134,31 @@ func (s *server) traffic() traffic {
 		slices.Sort(arrivals)
 		t.span = arrivals[len(arrivals)-1] - arrivals[0]
 		t.peak = peakWindow(arrivals, time.Second)
+		slices.Sort(granted)
+		for i := range granted {
+			granted[i] -= arrivals[0]
+		}
+		t.granted = granted
 	}
 	return t
+}
+
+// quotaUsed is the share of a fixed-window quota that granted requests
+// used, over the windows (counted from the first arrival) before the last
+// one touched: in that one the run ran out of rows, not of quota. It also
+// returns how many windows that is; 0 when the run touched only one.
+func (t traffic) quotaUsed(quota int, window time.Duration) (float64, int) {
+	full := int(t.span / window) // windows wholly before the last one touched
+	if full == 0 || quota <= 0 {
+		return 0, 0
+	}
+	n := 0
+	for _, at := range t.granted {
+		if at < time.Duration(full)*window {
+			n++
+		}
+	}
+	return float64(n) / float64(full*quota), full
 }
 
 // rate is requests per second over the span; the first arrival opens the

@@ -54,6 +54,7 @@ type gate struct {
 	mu      sync.Mutex
 	limit   int
 	busy    int
+	resting int // busy rows waiting out a backoff; a self-sizing pool does not count them
 	peak    int
 	latency time.Duration // moving average; 0 before the first answer
 	logged  int
@@ -71,15 +72,15 @@ func newGate(limit int, auto bool, log zerolog.Logger) *gate {
 }
 
 // acquire takes a slot, waiting while all are busy, and returns the limit
-// it was taken under; it fails only when ctx is done.
+// it was taken under (resting rows' slots included: the feeder starts as
+// many workers); it fails only when ctx is done.
 func (g *gate) acquire(ctx context.Context) (int, error) {
 	for {
 		g.mu.Lock()
-		if g.busy < g.limit {
+		if limit := g.limit + g.extra(); g.busy < limit {
 			g.busy++
 			g.peak = max(g.peak, g.busy)
 			g.peakNow.Store(int64(g.peak))
-			limit := g.limit
 			g.mu.Unlock()
 			return limit, nil
 		}
@@ -89,6 +90,32 @@ func (g *gate) acquire(ctx context.Context) (int, error) {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
+	}
+}
+
+// extra is how many slots beyond the limit are free because their rows
+// rest. The limit is sized for requests (Little's law on their latency); a
+// row waiting a second for its Retry-After sends nothing, and counting it
+// would starve a pool that random 429s keep resting. A fixed pool keeps the
+// operator's number of rows in flight. It must be called with g.mu held.
+func (g *gate) extra() int {
+	if !g.auto {
+		return 0
+	}
+	return g.resting
+}
+
+// rest marks a busy row as waiting out a backoff until the returned
+// function is called, when it counts again.
+func (g *gate) rest() (resume func()) {
+	g.mu.Lock()
+	g.resting++
+	g.mu.Unlock()
+	g.signal()
+	return func() {
+		g.mu.Lock()
+		g.resting--
+		g.mu.Unlock()
 	}
 }
 

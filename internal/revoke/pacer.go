@@ -3,6 +3,7 @@ package revoke
 import (
 	"context"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,50 +12,116 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// How the pacer adapts. The API's limit is not published, so the pacer finds
-// it: it slows every worker down when the server refuses for speed and probes
-// back up while answers are clean (additive increase, multiplicative
-// decrease), never above the operator's ceiling.
+// How the pacer adapts. The API's limit is not published, and not every 429
+// is about it: a shared gateway or another tenant's burst refuses a few
+// requests whatever our rate. A refusal is evidence about the rate only if
+// refusals become more frequent as the rate rises, so the pacer judges rates,
+// not refusals. It is a small model of the rate the server grants with short
+// probing phases, as TCP BBR does:
+//
+//   - Time is cut into rounds of about half a second; every request carries
+//     the round it was sent in, so a round's answers describe one rate.
+//   - A round is over the limit when its refused share stands out from the
+//     noise floor (the share of the rounds that were not): by 5 points plus
+//     2.5 standard deviations, and by at least 3 refusals. Its rate is then
+//     cut to just under the rate the server granted in it: a limit of 250/s
+//     grants 250/s, so the cut lands on it; random refusals grant all but the
+//     noise, so a false alarm costs a few percent, not a third.
+//   - Every few clean rounds the pacer probes: one round at 1.25× the rate.
+//     If its refused share does not rise, the higher rate is kept, confirmed
+//     for a round, and the next probe goes further (1.5×, then 2×): a limit
+//     that rises is found in a few seconds, not minutes. A failed probe costs
+//     one round at 1.25×, and probes come less often while they keep failing.
+//   - When most answers are refusals (the run as a whole is over the limit:
+//     a quota spent, a limit that fell), every worker pauses for the
+//     server's Retry-After and the rate drops to what the server granted
+//     since the last such episode: over a quota's window, that is the quota.
+//     A lone 429 only delays its own row.
+//
+// The rate never exceeds the operator's ceiling. Refused-share windows alone
+// (without probes) cannot tell a limit from noise once they settle, and the
+// SRE book's client-side throttling lets the refused share reach
+// 1 − 1/K, which at a useful K is far more than the 5% a limit should cost.
 const (
-	// decreaseFactor is the classic multiplicative decrease, used when the
-	// run has not yet shown what the server grants.
-	decreaseFactor = 0.7
-	// grantedShare is where the pacer settles after a throttle once it knows
-	// the rate the server granted over the last seconds: just below it, so
-	// the next refusal comes late and a throttle costs 5%, not 30%.
-	grantedShare = 0.95
-	// decreaseWindow is the least time between two decreases, on top of the
-	// rule that only a request sent after the last decrease can cause one:
-	// a burst of refusals from one moment is one signal, not twenty.
-	decreaseWindow = 100 * time.Millisecond
-	// increaseShare is the additive increase per second of clean answers,
-	// as a share of the rate right after the last decrease.
-	increaseShare = 0.03
-	// minIncrease keeps the probe moving when the rate is tiny.
-	minIncrease = 0.1
+	// roundMin and roundRequests end a round: at least this long and this
+	// many requests sent, so that shares are measured on enough answers;
+	// roundMax ends it anyway, at low rates.
+	roundMin      = 500 * time.Millisecond
+	roundRequests = 40
+	roundMax      = 2 * time.Second
+	// rounds is how many rounds keep their counters: an answer to a request
+	// sent longer ago than that says nothing the pacer still needs.
+	rounds = 4
+	// excessShare, excessSigmas and excessRefusals define a round over the
+	// limit: its refused share above the noise floor by excessShare plus
+	// excessSigmas standard deviations, with at least excessRefusals.
+	excessShare    = 0.05
+	excessSigmas   = 2.5
+	excessRefusals = 3
+	// earlySigmas and earlyAnswers let a round be judged before its end,
+	// on a stricter test, once its refusals stand out: a probe far over a
+	// limit is stopped after a few refusals, not half a second of them.
+	earlySigmas  = 4
+	earlyAnswers = 20
+	// noiseDecay is how much of the noise floor's weight each round keeps.
+	noiseDecay = 0.9
+	// holdShare is where a cut lands: just under the rate the server
+	// granted, so that the next refusal comes late.
+	holdShare = 0.95
+	// probeWaitMin and probeWaitMax bound the clean rounds between probes:
+	// the wait doubles while probes fail, so a steady limit costs a failed
+	// probe every two seconds at most.
+	probeWaitMin = 1
+	probeWaitMax = 4
+	// heavyScore is how far refusals must outnumber clean answers, counted
+	// as they come, for the run as a whole to be over the limit: eight net
+	// refusals are a quota spent, never a few random 429s.
+	heavyScore = 8
 	// minRate is the floor: the pacer never stops sending altogether.
 	minRate = 1.0
-	// inUse is the share of its rate the pacer must have spent in a second
-	// to probe higher: a limit nobody reaches (the run is latency-bound)
-	// must not creep up unnoticed and then take many throttles to come down.
+	// inUse is the share of its rate a round must have sent for a probe to
+	// count: a limit nobody reaches (the run is latency-bound) must not
+	// creep up unnoticed and then take many rounds to come down.
 	inUse = 0.8
-	// pacerTick is how often the rate is probed up and measured.
-	pacerTick = time.Second
-	// grantWindow is how many seconds of answers the granted rate is
-	// measured over, pauses included: over a whole throttle cycle a server
-	// with a burst allowance grants exactly its rate, whatever the burst.
-	grantWindow = 10
+	// grantWindow is the longest span the granted rate is measured over,
+	// pauses included: over a quota's window a server grants the quota.
+	grantWindow = 10 * time.Second
+	// history is how many round ends are remembered for the granted rate:
+	// more than grantWindow / roundMin.
+	history = 32
 	// settleSamples and settleBand define "settled": that many successive
-	// one-second readings of the granted rate all within ±5% of their mean.
-	settleSamples = 5
-	settleBand    = 0.05
+	// readings (one a round) of the granted rate all within ±5% of their
+	// mean. settleLogChange is how far it must move to be logged again.
+	settleSamples   = 10
+	settleBand      = 0.05
+	settleLogChange = 0.10
 )
 
+// probeGains are the probes' steps: the first after a cut or a failure,
+// then bigger ones while probes keep succeeding.
+var probeGains = [...]float64{1.25, 1.5, 2}
+
+// round counts the requests sent in one round and their answers. Its
+// counters are updated without the pacer's lock; epoch says which round
+// they belong to, so an answer to a request from a round whose slot was
+// reused is dropped.
+type round struct {
+	epoch                          atomic.Uint64
+	sent, answered, refused, clean atomic.Int64
+}
+
+// snapshot is the run's clean answers so far at one moment.
+type snapshot struct {
+	at    time.Time
+	clean int64
+}
+
 // pacer paces every request of a run, retries included, through one
-// rate.Limiter whose limit it adapts to the server's throttling. It also
-// pauses every worker until the server's Retry-After.
+// rate.Limiter whose limit it adapts to the server's refusals. While the
+// run as a whole is over the limit it also pauses every worker until the
+// server's Retry-After.
 type pacer struct {
-	ceiling       float64 // +Inf: unpaced until the first throttle
+	ceiling       float64 // +Inf: unpaced until the first cut
 	burst         int
 	retryAfterMax time.Duration
 	log           zerolog.Logger
@@ -63,43 +130,53 @@ type pacer struct {
 	limiter atomic.Pointer[rate.Limiter]
 	// current is the limit as float64 bits, for readers on the hot path.
 	current atomic.Uint64
-	// epoch counts decreases. A request carries the epoch it was sent in;
-	// a refusal from an older epoch says nothing about the current rate.
-	epoch atomic.Uint64
-	// pausedUntil is when the last Retry-After ends, in Unix nanoseconds;
-	// 0 once a waiter has seen it pass, so that waits skip the clock.
+	// epoch is the current round; requests carry it.
+	epoch  atomic.Uint64
+	rounds [rounds]round
+	// cuts counts decreases and pauses: a waiter that booked its slot
+	// before one queues again under the new rate.
+	cuts atomic.Uint64
+	// pausedUntil is when the last pause ends, in Unix nanoseconds; 0 once
+	// a waiter has seen it pass, so that waits skip the clock.
 	pausedUntil atomic.Int64
-	// nextTick is when the next probe and measurement are due, in Unix
-	// nanoseconds; answers check it without the lock.
-	nextTick atomic.Int64
+	// roundDue is when the current round may end, in Unix nanoseconds;
+	// answers check it without the lock.
+	roundDue atomic.Int64
+	// score is refusals minus clean answers, never below 0, counted for
+	// requests sent since scoreFrom (the round after the last pause).
+	score     atomic.Int64
+	scoreFrom atomic.Uint64
 	// sent and clean count requests let through and answers that were
-	// neither refused nor transient failures.
+	// neither refused nor transient failures, over the run.
 	sent, clean atomic.Int64
+	// noise is the noise floor as float64 bits, for the early test.
+	noise atomic.Uint64
 
-	mu            sync.Mutex
-	started       time.Time
-	limit         float64   // +Inf while unpaced
-	pauseEnds     time.Time // the last pause's end, kept after pausedUntil is cleared
-	afterDecrease float64   // the rate set by the last decrease: the base of the additive step
-	lastDecrease  time.Time
-	lastTick      time.Time
-	sentAtTick    int64
-	cleanAtTick   int64
-	refusedInTick bool
-	pausedInTick  bool
-	recentRate    float64 // requests/s over the last full tick without a pause; +Inf until known
-	granted       [grantWindow]float64
-	grantedN      int // seconds in granted, up to grantWindow
-	grantedAt     int // next slot of granted
-	samples       [settleSamples]float64
-	samplesN      int
-	samplesAt     int
-	settled       atomic.Uint64 // bits of the last settled rate, 0 until one
-	loggedSettled float64
+	mu         sync.Mutex
+	started    time.Time
+	limit      float64 // the limiter's rate; +Inf while unpaced
+	hold       float64 // the rate believed to hold; limit is above it while probing
+	roundStart time.Time
+	pauseEnds  time.Time // the last pause's end, kept after pausedUntil is cleared
+	probing    bool      // this round is a probe
+	confirming bool      // this round confirms the last probe's rate
+	gain       int       // index in probeGains of the next probe
+	probeWait  int       // clean rounds between probes now
+	probeIn    int       // clean rounds left before the next probe
+	// noiseRefused and noiseAnswered are the decayed counts of the rounds
+	// not over the limit: their ratio is the noise floor.
+	noiseRefused, noiseAnswered float64
+	lastEpisode                 time.Time // the last time most answers were refusals; the start at first
+	snaps                       [history]snapshot
+	snapsN, snapsAt             int
+	samples                     [settleSamples]float64
+	samplesN, samplesAt         int
+	settled                     atomic.Uint64 // bits of the last settled rate, 0 until one
+	loggedSettled               float64
 }
 
 // newPacer returns a pacer under ceiling requests/s; 0 means unpaced until
-// the server first throttles.
+// the server first shows a limit.
 func newPacer(ceiling float64, burst int, retryAfterMax time.Duration, log zerolog.Logger) *pacer {
 	if ceiling <= 0 || math.IsInf(ceiling, 1) {
 		ceiling = math.Inf(1)
@@ -111,7 +188,8 @@ func newPacer(ceiling float64, burst int, retryAfterMax time.Duration, log zerol
 		log:           log,
 		now:           time.Now,
 		limit:         ceiling,
-		recentRate:    math.Inf(1),
+		hold:          ceiling,
+		probeWait:     probeWaitMin,
 	}
 	p.limiter.Store(rate.NewLimiter(limitOf(ceiling), p.burst))
 	p.current.Store(math.Float64bits(ceiling))
@@ -130,167 +208,306 @@ func (p *pacer) start() {
 	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.started, p.lastDecrease, p.lastTick = now, now, now
-	p.nextTick.Store(now.Add(pacerTick).UnixNano())
+	p.started, p.lastEpisode, p.roundStart = now, now, now
+	p.snapLocked(now)
+	p.roundDue.Store(now.Add(roundMin).UnixNano())
 }
 
 // wait blocks until the next request may be sent, or ctx is done. It returns
-// the epoch the request is sent in, for answered.
+// the round the request is sent in, for answered.
 func (p *pacer) wait(ctx context.Context) (uint64, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if until := p.pausedUntil.Load(); until != 0 {
-			if d := time.Duration(until - p.now().UnixNano()); d > 0 {
-				if !sleep(ctx, d) {
-					return 0, ctx.Err()
-				}
-				continue
+		now := p.now()
+		if d := p.paused(now); d > 0 {
+			if !sleep(ctx, d) {
+				return 0, ctx.Err()
 			}
-			p.pausedUntil.CompareAndSwap(until, 0)
+			continue
 		}
-		epoch := p.epoch.Load()
-		if math.IsInf(p.rateNow(), 1) {
-			p.sent.Add(1) // unpaced: a reservation would cost an allocation a row
-			return epoch, nil
-		}
-		r := p.limiter.Load().Reserve()
-		if d := r.Delay(); d > 0 {
+		cuts := p.cuts.Load()
+		r, d := p.reserve(now)
+		if d > 0 {
 			if !sleep(ctx, d) {
 				r.Cancel()
 				return 0, ctx.Err()
 			}
 			// The slot was booked at the old rate; if the rate came down
 			// or a pause began meanwhile, queue again under the new one.
-			if p.epoch.Load() != epoch || p.pausedUntil.Load() != 0 {
+			if p.cuts.Load() != cuts {
+				r.Cancel()
 				continue
 			}
 		}
-		p.sent.Add(1)
-		return epoch, nil
+		return p.sendNow(), nil
 	}
 }
 
-// answered feeds back one answer, received at now: a refusal for speed
-// slows every worker down, a clean answer counts towards probing back up.
+// paused returns how long a pause still holds every worker at now.
+func (p *pacer) paused(now time.Time) time.Duration {
+	until := p.pausedUntil.Load()
+	if until == 0 {
+		return 0
+	}
+	if d := time.Duration(until - now.UnixNano()); d > 0 {
+		return d
+	}
+	p.pausedUntil.CompareAndSwap(until, 0)
+	return 0
+}
+
+// reserve books the next slot at now and returns it with the delay until
+// it; unpaced, there is nothing to book (a reservation would cost an
+// allocation a row).
+func (p *pacer) reserve(now time.Time) (*rate.Reservation, time.Duration) {
+	if math.IsInf(p.rateNow(), 1) {
+		return nil, 0
+	}
+	r := p.limiter.Load().ReserveN(now, 1)
+	return r, r.DelayFrom(now)
+}
+
+// sendNow counts one request as sent in the current round and returns it.
+func (p *pacer) sendNow() uint64 {
+	e := p.epoch.Load()
+	if s := &p.rounds[e%rounds]; s.epoch.Load() == e {
+		s.sent.Add(1)
+	}
+	p.sent.Add(1)
+	return e
+}
+
+// answered feeds back one answer to a request sent in round epoch,
+// received at now.
 func (p *pacer) answered(epoch uint64, a Answer, now time.Time) {
+	s := &p.rounds[epoch%rounds]
+	mine := s.epoch.Load() == epoch
+	if mine {
+		s.answered.Add(1)
+	}
 	switch {
 	case a.Throttled:
-		p.throttled(now, epoch, a.RetryAfter)
+		refusedN := int64(0)
+		if mine {
+			refusedN = s.refused.Add(1)
+		}
+		switch {
+		case epoch >= p.scoreFrom.Load() && p.score.Add(1) >= heavyScore:
+			p.mu.Lock()
+			if p.score.Load() >= heavyScore { // not already acted on
+				p.overLocked(now, a.RetryAfter)
+			}
+			p.mu.Unlock()
+		case mine && epoch == p.epoch.Load() && excessive(refusedN, s.answered.Load(), p.noiseFloor(), earlySigmas, earlyAnswers):
+			p.mu.Lock()
+			if p.epoch.Load() == epoch { // not already ended
+				p.endRoundLocked(now, true)
+			}
+			p.mu.Unlock()
+		}
 	case !a.Retry:
+		if mine {
+			s.clean.Add(1)
+		}
 		p.clean.Add(1)
+		for sc := p.score.Load(); sc > 0 && !p.score.CompareAndSwap(sc, sc-1); sc = p.score.Load() {
+		}
 	}
-	if now.UnixNano() >= p.nextTick.Load() {
+	if now.UnixNano() >= p.roundDue.Load() {
 		p.mu.Lock()
-		p.tickLocked(now)
+		p.maybeEndRoundLocked(now)
 		p.mu.Unlock()
 	}
 }
 
-// throttled pauses every worker for the server's Retry-After, and lowers the
-// rate unless this refusal belongs to a burst already acted on.
-func (p *pacer) throttled(now time.Time, epoch uint64, retryAfter time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refusedInTick = true
-	if retryAfter = min(retryAfter, p.retryAfterMax); retryAfter > 0 {
-		until := now.Add(retryAfter).UnixNano()
-		if until > p.pauseEnds.UnixNano() {
-			started := p.pauseEnds.Before(now)
-			p.pauseEnds = now.Add(retryAfter)
-			p.pausedUntil.Store(until)
-			p.pausedInTick = true
-			if started {
-				p.log.Debug().Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("pausing every worker for the server's Retry-After")
-			}
-		}
+// excessive reports whether refused of answered stand out from the noise
+// floor by excessShare plus sigmas standard deviations, on at least
+// minAnswered answers and excessRefusals refusals.
+func excessive(refused, answered int64, noise, sigmas float64, minAnswered int64) bool {
+	if refused < excessRefusals || answered < max(minAnswered, 1) {
+		return false
 	}
-	if epoch != p.epoch.Load() || now.Sub(p.lastDecrease) < decreaseWindow {
+	n := float64(answered)
+	sigma := math.Sqrt(max(noise, 0.005) * (1 - noise) / n)
+	return float64(refused)/n > noise+excessShare+sigmas*sigma
+}
+
+func (p *pacer) noiseFloor() float64 { return math.Float64frombits(p.noise.Load()) }
+
+// overLocked acts on a run over the limit as a whole: most recent answers
+// were refusals. Every worker pauses for the server's Retry-After, and the
+// rate drops to what the server granted since the last such episode.
+func (p *pacer) overLocked(now time.Time, retryAfter time.Duration) {
+	granted := p.grantedSince(p.lastEpisode, now)
+	p.lastEpisode = now
+	prev := p.limit
+	p.cutLocked(min(p.limit, holdShare*granted/max(1-p.noiseFloor(), 0.5)))
+	if retryAfter = min(retryAfter, p.retryAfterMax); retryAfter > 0 {
+		p.pauseEnds = now.Add(retryAfter)
+		p.pausedUntil.Store(p.pauseEnds.UnixNano())
+	}
+	// A new round, and refusals of requests sent before it no longer
+	// count: they answer for the rate and the moment just acted on.
+	p.endRoundLocked(now, false)
+	p.score.Store(0)
+	p.scoreFrom.Store(p.epoch.Load())
+	p.log.Debug().Float64("rate", round3(p.limit)).Float64("previous_rate", round3(finite(prev))).
+		Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("rate lowered and every worker paused: the server refused most requests")
+}
+
+// cutLocked lowers the rate to r (within the floor and the ceiling), ends
+// any probe and makes the next one wait longer.
+func (p *pacer) cutLocked(r float64) {
+	r = min(max(r, min(minRate, p.ceiling)), p.ceiling)
+	p.hold = r
+	p.probing, p.confirming = false, false
+	p.gain = 0
+	p.probeIn = p.probeWait
+	p.probeWait = min(2*p.probeWait, probeWaitMax)
+	p.setLimitLocked(r)
+	p.cuts.Add(1)
+}
+
+// maybeEndRoundLocked ends the current round once it is long enough and
+// has seen enough requests, or has lasted roundMax.
+func (p *pacer) maybeEndRoundLocked(now time.Time) {
+	age := now.Sub(p.roundStart)
+	if age < roundMin {
+		return // another answer ended it first
+	}
+	if p.rounds[p.epoch.Load()%rounds].sent.Load() < roundRequests && age < roundMax {
+		p.roundDue.Store(now.Add(roundMin / 10).UnixNano())
 		return
 	}
-	prev := p.limit
-	next := p.decreased(now)
-	p.setLimitLocked(next)
-	p.afterDecrease = next
-	p.lastDecrease = now
-	p.epoch.Add(1)
-	p.log.Debug().Float64("rate", next).Float64("previous_rate", finite(prev)).Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("rate lowered: the server refused for speed")
+	p.endRoundLocked(now, true)
 }
 
-// decreased is the rate after a throttle: the current rate (or, unpaced or
-// unreached, the rate actually sent) cut by decreaseFactor, but no lower
-// than just under what the server has been granting, once that is known.
-func (p *pacer) decreased(now time.Time) float64 {
-	base := min(p.limit, p.recentRate)
-	if math.IsInf(base, 1) {
-		// Unpaced so far: start from the rate observed since the start.
-		base = float64(p.sent.Load()) / max(now.Sub(p.started).Seconds(), 0.01)
+// endRoundLocked closes the current round, judges it unless told not to or
+// a pause overlapped it, and opens the next.
+func (p *pacer) endRoundLocked(now time.Time, judge bool) {
+	e := p.epoch.Load()
+	s := &p.rounds[e%rounds]
+	if judge && !p.pauseEnds.After(p.roundStart) {
+		p.judgeLocked(now.Sub(p.roundStart), s.sent.Load(), s.answered.Load(), s.refused.Load(), s.clean.Load())
 	}
-	next := base * decreaseFactor
-	if p.grantedN >= 2 {
-		next = max(next, min(grantedShare*p.grantedRate(), grantedShare*base))
-	}
-	return min(max(next, min(minRate, p.ceiling)), p.ceiling)
+	next := &p.rounds[(e+1)%rounds]
+	next.sent.Store(0)
+	next.answered.Store(0)
+	next.refused.Store(0)
+	next.clean.Store(0)
+	next.epoch.Store(e + 1)
+	p.epoch.Store(e + 1)
+	p.roundStart = now
+	p.roundDue.Store(now.Add(roundMin).UnixNano())
+	p.snapLocked(now)
+	p.sampleLocked(now)
 }
 
-// grantedRate is the rate of clean answers over the measured seconds.
-func (p *pacer) grantedRate() float64 {
-	if p.grantedN == 0 {
+// judgeLocked decides on one round's answers: a cut when they show a limit,
+// the next step of probing when they do not.
+func (p *pacer) judgeLocked(d time.Duration, sent, answered, refused, clean int64) {
+	if answered == 0 || d <= 0 {
+		return
+	}
+	noise := p.noiseFloor()
+	n := float64(answered)
+	share := float64(refused) / n
+	sentRate := float64(sent) / d.Seconds()
+	if excessive(refused, answered, noise, excessSigmas, 1) {
+		// Over the limit: land just under what the server granted this
+		// round's requests, counting the noise it would refuse anyway.
+		granted := float64(clean) / n * sentRate
+		prev := p.limit
+		p.cutLocked(min(p.hold, holdShare*granted/max(1-noise, 0.5)))
+		p.log.Debug().Float64("rate", round3(p.limit)).Float64("previous_rate", round3(finite(prev))).
+			Float64("refused_share", round3(share)).Float64("noise_share", round3(noise)).
+			Msg("rate lowered: the server refused for speed")
+		return
+	}
+	p.noiseRefused = noiseDecay*p.noiseRefused + float64(refused)
+	p.noiseAnswered = noiseDecay*p.noiseAnswered + n
+	p.noise.Store(math.Float64bits(p.noiseRefused / p.noiseAnswered))
+	if math.IsInf(p.limit, 1) {
+		return // unpaced: nothing to probe
+	}
+	used := sentRate >= inUse*p.limit
+	switch {
+	case p.probing:
+		p.probing = false
+		if !used {
+			// The run could not send at the probe's rate: it proved nothing.
+			p.setLimitLocked(p.hold)
+			p.probeIn = p.probeWait
+			return
+		}
+		prev := p.hold
+		p.hold, p.confirming = p.limit, true
+		p.log.Debug().Float64("rate", round3(p.limit)).Float64("previous_rate", round3(prev)).
+			Msg("rate raised: a probe above it was not refused more")
+		return
+	case p.confirming:
+		p.confirming = false
+		p.probeWait = probeWaitMin
+		if used {
+			p.gain = min(p.gain+1, len(probeGains)-1)
+			p.probeIn = 0
+		}
+	}
+	if !used || p.hold >= p.ceiling {
+		return
+	}
+	if p.probeIn > 0 {
+		p.probeIn--
+		return
+	}
+	p.probing = true
+	p.setLimitLocked(min(p.hold*probeGains[p.gain], p.ceiling))
+}
+
+// snapLocked remembers the run's clean answers at now.
+func (p *pacer) snapLocked(now time.Time) {
+	p.snaps[p.snapsAt] = snapshot{at: now, clean: p.clean.Load()}
+	p.snapsAt = (p.snapsAt + 1) % history
+	p.snapsN = min(p.snapsN+1, history)
+}
+
+// grantedSince is the rate of clean answers from since (or grantWindow ago,
+// if later) to now, pauses included, measured from the latest remembered
+// moment at or before it.
+func (p *pacer) grantedSince(since, now time.Time) float64 {
+	since = later(since, now.Add(-grantWindow))
+	from := p.snaps[(p.snapsAt-p.snapsN+history)%history] // the oldest
+	for i := 1; i <= p.snapsN; i++ {
+		s := p.snaps[(p.snapsAt-i+history)%history]
+		if !s.at.After(since) {
+			from = s
+			break
+		}
+	}
+	d := now.Sub(from.at).Seconds()
+	if d <= 0 {
 		return 0
 	}
-	var sum float64
-	for i := range p.grantedN {
-		sum += p.granted[i]
-	}
-	return sum / float64(p.grantedN)
+	return float64(p.clean.Load()-from.clean) / d
 }
 
-// tickLocked runs once a second of answers: it records the granted rate,
-// probes the rate up after a clean second, and notices a settled rate.
-func (p *pacer) tickLocked(now time.Time) {
-	k := int64(now.Sub(p.lastTick) / pacerTick)
-	if k < 1 {
-		return // another answer ticked first
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
 	}
-	elapsed := time.Duration(k) * pacerTick
-	tickStart := p.lastTick
-	p.lastTick = p.lastTick.Add(elapsed)
-	p.nextTick.Store(p.lastTick.Add(pacerTick).UnixNano())
-	sent, clean := p.sent.Load(), p.clean.Load()
-	sentDelta, cleanDelta := sent-p.sentAtTick, clean-p.cleanAtTick
-	p.sentAtTick, p.cleanAtTick = sent, clean
-	// A second that overlapped a pause says nothing about the rate sent.
-	refused, paused := p.refusedInTick, p.pausedInTick || p.pauseEnds.After(tickStart)
-	p.refusedInTick, p.pausedInTick = false, false
-
-	perSecond := float64(cleanDelta) / float64(k)
-	for range min(k, grantWindow) {
-		p.granted[p.grantedAt] = perSecond
-		p.grantedAt = (p.grantedAt + 1) % grantWindow
-		p.grantedN = min(p.grantedN+1, grantWindow)
-	}
-	if !paused {
-		p.recentRate = float64(sentDelta) / elapsed.Seconds()
-	}
-
-	if !refused && cleanDelta > 0 && p.limit < p.ceiling && !math.IsInf(p.limit, 1) &&
-		float64(sentDelta) >= inUse*p.limit*elapsed.Seconds() {
-		step := max(increaseShare*p.afterDecrease, minIncrease) * elapsed.Seconds()
-		prev := p.limit
-		p.setLimitLocked(min(p.limit+step, p.ceiling))
-		p.log.Debug().Float64("rate", p.limit).Float64("previous_rate", prev).Msg("rate raised: answers were clean")
-	}
-	p.sampleLocked()
+	return b
 }
 
 // sampleLocked takes one reading of the granted rate and, when the last
-// few agree within settleBand, records and logs the settled rate.
-func (p *pacer) sampleLocked() {
-	if p.grantedN < 3 {
+// few agree within settleBand, records the settled rate. It is logged when
+// it first settles and again only when it moves by settleLogChange.
+func (p *pacer) sampleLocked(now time.Time) {
+	if now.Sub(p.started) < 3*time.Second {
 		return // the first seconds say more about the start than the run
 	}
-	p.samples[p.samplesAt] = p.grantedRate()
+	p.samples[p.samplesAt] = p.grantedSince(p.started, now)
 	p.samplesAt = (p.samplesAt + 1) % settleSamples
 	p.samplesN = min(p.samplesN+1, settleSamples)
 	if p.samplesN < settleSamples {
@@ -310,10 +527,20 @@ func (p *pacer) sampleLocked() {
 		}
 	}
 	p.settled.Store(math.Float64bits(mean))
-	if p.loggedSettled == 0 || math.Abs(mean-p.loggedSettled) > settleBand*p.loggedSettled {
+	if p.loggedSettled == 0 || math.Abs(mean-p.loggedSettled) >= settleLogChange*p.loggedSettled {
 		p.loggedSettled = mean
-		p.log.Info().Float64("settled_rate", math.Round(mean*10)/10).Float64("rate", finite(p.limit)).Msg("rate settled")
+		p.log.Info().Float64("settled_rate", round3(mean)).Float64("rate", round3(finite(p.limit))).Msg("rate settled")
 	}
+}
+
+// round3 rounds r to three significant digits, for logs: 123.90000000000003
+// is 124, 0.4567 is 0.457.
+func round3(r float64) float64 {
+	if r == 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+		return r
+	}
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(r, 'g', 3, 64), 64)
+	return v
 }
 
 // setLimitLocked changes the limiter's rate. A limiter cannot leave
@@ -323,7 +550,7 @@ func (p *pacer) setLimitLocked(r float64) {
 	if math.IsInf(p.limit, 1) {
 		p.limiter.Store(rate.NewLimiter(limitOf(r), p.burst))
 	} else {
-		p.limiter.Load().SetLimit(limitOf(r))
+		p.limiter.Load().SetLimitAt(p.now(), limitOf(r))
 	}
 	p.limit = r
 	p.current.Store(math.Float64bits(r))

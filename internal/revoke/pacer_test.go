@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	mrand "math/rand/v2"
+
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
@@ -55,169 +58,434 @@ func testPacer(ceiling float64) (*pacer, *clock, *syncBuffer) {
 
 var (
 	clean   = Answer{Status: Revoked, HTTPStatus: 200}
-	refused = Answer{Status: Failed, Retry: true, Throttled: true, HTTPStatus: 429}
+	refused = Answer{Status: Failed, Retry: true, Throttled: true, HTTPStatus: 429, RetryAfter: time.Second}
 )
 
-// cleanSecond plays one second of n requests sent and answered cleanly,
-// spread over the second, as a paced run would.
-func cleanSecond(p *pacer, c *clock, n int) {
-	step := time.Second / time.Duration(n)
-	for range n {
-		c.advance(step)
-		p.sent.Add(1)
-		p.answered(p.epoch.Load(), clean, c.now())
+// server models, on the fake clock, how a server answers a request that
+// reaches it at t.
+type server interface {
+	answer(t time.Time) Answer
+}
+
+// limited is a token bucket with a second's worth of burst, as the
+// simulator's RateLimit; from at on, its limit is later (0: no change).
+type limited struct {
+	lim   *rate.Limiter
+	later float64
+	at    time.Time
+}
+
+func newLimited(limit float64) *limited {
+	return &limited{lim: rate.NewLimiter(rate.Limit(limit), int(math.Ceil(limit)))}
+}
+
+func (l *limited) answer(t time.Time) Answer {
+	if l.later > 0 && !t.Before(l.at) {
+		l.lim.SetLimitAt(t, rate.Limit(l.later))
+		l.lim.SetBurstAt(t, int(math.Ceil(l.later)))
+		l.later = 0
+	}
+	r := l.lim.ReserveN(t, 1)
+	if d := r.DelayFrom(t); d > 0 {
+		r.CancelAt(t)
+		a := refused
+		a.RetryAfter = max(time.Second, d.Round(time.Second))
+		return a
+	}
+	return clean
+}
+
+// noisy refuses a share of requests at random, with Retry-After: 1,
+// whatever the rate; the others go to next (nil: answered cleanly).
+type noisy struct {
+	share float64
+	rng   *mrand.Rand
+	next  server
+}
+
+func (n *noisy) answer(t time.Time) Answer {
+	if n.share > 0 && n.rng.Float64() < n.share {
+		return refused
+	}
+	if n.next == nil {
+		return clean
+	}
+	return n.next.answer(t)
+}
+
+// windowed allows quota requests per fixed window counted from start, and
+// refuses the rest until the window's end.
+type windowed struct {
+	quota int
+	width time.Duration
+	start time.Time
+	w     int64
+	used  int
+}
+
+func (q *windowed) answer(t time.Time) Answer {
+	since := t.Sub(q.start)
+	if w := int64(since / q.width); w != q.w {
+		q.w, q.used = w, 0
+	}
+	if q.used >= q.quota {
+		a := refused
+		a.RetryAfter = (time.Duration(q.w+1)*q.width - since + time.Second - 1).Truncate(time.Second)
+		return a
+	}
+	q.used++
+	return clean
+}
+
+// tally counts requests by the second they were sent in.
+type tally struct {
+	sent, clean, refused []int64
+	// maxRate is the highest rate the pacer was ever at.
+	maxRate float64
+}
+
+func (t *tally) add(sec int, a Answer) {
+	for len(t.sent) <= sec {
+		t.sent, t.clean, t.refused = append(t.sent, 0), append(t.clean, 0), append(t.refused, 0)
+	}
+	t.sent[sec]++
+	switch {
+	case a.Throttled:
+		t.refused[sec]++
+	case !a.Retry:
+		t.clean[sec]++
 	}
 }
 
-func near(got, want float64) bool { return math.Abs(got-want) < 1e-6*max(1, want) }
+// between sums the counts of the requests sent in seconds [from, to).
+func (t *tally) between(from, to int) (sent, clean, refused int64) {
+	for s := from; s < min(to, len(t.sent)); s++ {
+		sent, clean, refused = sent+t.sent[s], clean+t.clean[s], refused+t.refused[s]
+	}
+	return sent, clean, refused
+}
 
-func TestPacerDecrease(t *testing.T) {
+// cleanBy returns when the n-th clean answer's request was sent, to the
+// second, or -1.
+func (t *tally) cleanBy(n int64) int {
+	var sum int64
+	for s, c := range t.clean {
+		if sum += c; sum >= n {
+			return s + 1
+		}
+	}
+	return -1
+}
+
+// drive plays the pacer against srv on its fake clock for d: a request goes
+// whenever the pacer lets one go (the run has rows to spare), at most
+// inFlight at once, each answered latency after it was sent. Pauses are
+// obeyed as wait obeys them.
+func drive(p *pacer, c *clock, srv server, d, latency time.Duration, inFlight int) *tally {
+	const step = 250 * time.Microsecond
+	type pending struct {
+		due   time.Time
+		epoch uint64
+		a     Answer
+	}
+	var queue []pending // answers come back in the order sent: latency is fixed
+	t := &tally{}
+	start := c.now()
+	for c.now().Sub(start) < d {
+		now := c.now()
+		for len(queue) > 0 && !queue[0].due.After(now) {
+			p.answered(queue[0].epoch, queue[0].a, now)
+			queue = queue[1:]
+		}
+		for len(queue) < inFlight && p.paused(now) == 0 {
+			r, delay := p.reserve(now)
+			if delay > 0 {
+				r.CancelAt(now)
+				break
+			}
+			e := p.sendNow()
+			a := srv.answer(now)
+			t.add(int(now.Sub(start)/time.Second), a)
+			queue = append(queue, pending{now.Add(latency), e, a})
+		}
+		t.maxRate = max(t.maxRate, p.rateNow())
+		c.advance(step)
+	}
+	return t
+}
+
+func share(part, whole int64) float64 { return float64(part) / max(float64(whole), 1) }
+
+// TestPacerScenarios plays each row of issue 11's table against a model of
+// the server on a fake clock, and checks the rates reached and the share
+// refused. Requests, not rows: the run always has a row ready.
+func TestPacerScenarios(t *testing.T) {
 	t.Parallel()
+	const latency = 20 * time.Millisecond
 	cases := []struct {
-		name    string
-		ceiling float64
-		// play drives the pacer, then the rate must be want.
-		play func(p *pacer, c *clock)
-		want float64
+		name     string
+		ceiling  float64
+		server   func(start time.Time) server
+		duration time.Duration
+		inFlight int
+		check    func(t *testing.T, run *tally, p *pacer)
 	}{
-		{"one refusal cuts by 0.7", 1000, func(p *pacer, c *clock) {
-			c.advance(200 * time.Millisecond)
-			p.answered(0, refused, c.now())
-		}, 700},
-		{"a burst of refusals from one moment is one decrease", 1000, func(p *pacer, c *clock) {
-			c.advance(200 * time.Millisecond)
-			for range 20 {
-				p.answered(0, refused, c.now())
-			}
-		}, 700},
-		{"refusals of requests sent before the decrease are ignored", 1000, func(p *pacer, c *clock) {
-			c.advance(200 * time.Millisecond)
-			p.answered(0, refused, c.now())
-			c.advance(300 * time.Millisecond) // slow answers to old requests
-			p.answered(0, refused, c.now())
-		}, 700},
-		{"a refusal at the new rate cuts again", 1000, func(p *pacer, c *clock) {
-			c.advance(200 * time.Millisecond)
-			p.answered(0, refused, c.now())
-			c.advance(150 * time.Millisecond)
-			p.answered(1, refused, c.now())
-		}, 490},
-		{"not twice within the window, even at the new rate", 1000, func(p *pacer, c *clock) {
-			c.advance(200 * time.Millisecond)
-			p.answered(0, refused, c.now())
-			c.advance(decreaseWindow / 2)
-			p.answered(1, refused, c.now())
-		}, 700},
-		{"never below the floor", 1000, func(p *pacer, c *clock) {
-			for i := range 100 {
-				c.advance(time.Second / 2)
-				p.answered(uint64(i), refused, c.now())
-			}
-		}, minRate},
-		{"the floor never exceeds the ceiling", 0.5, func(p *pacer, c *clock) {
-			for i := range 10 {
-				c.advance(time.Second / 2)
-				p.answered(uint64(i), refused, c.now())
-			}
-		}, 0.5},
-		{"unpaced: the first refusal paces at 0.7 of the rate observed", 0, func(p *pacer, c *clock) {
-			p.sent.Add(400) // 400 requests in half a second: 800/s
-			c.advance(500 * time.Millisecond)
-			p.answered(0, refused, c.now())
-		}, 560},
-		{"after seconds of grants, settles just under the granted rate", 1000, func(p *pacer, c *clock) {
-			for range 3 {
-				cleanSecond(p, c, 250)
-				p.sent.Add(50) // sent 300/s, of which 250/s came back clean
-			}
-			p.answered(0, refused, c.now())
-		}, grantedShare * 250},
-		{"a limit the run never reached is cut from the rate sent", 1000, func(p *pacer, c *clock) {
-			for range 2 {
-				cleanSecond(p, c, 100) // latency-bound at 100/s under a 1000/s limit
-			}
-			p.answered(0, refused, c.now())
-		}, grantedShare * 100},
+		{"limit 250/s at --rate 1000", 1000, func(time.Time) server { return newLimited(250) }, 40 * time.Second, 64,
+			func(t *testing.T, run *tally, p *pacer) {
+				sent, _, refusedN := run.between(0, 40)
+				_, steady, _ := run.between(5, 40)
+				if g := float64(steady) / 35; g < 0.9*250 {
+					t.Errorf("goodput %.0f/s after the first 5 s, want ≥ 90%% of 250", g)
+				}
+				if s := share(refusedN, sent); s > 0.05 {
+					t.Errorf("%.1f%% of requests refused, want ≤ 5%%", 100*s)
+				}
+			}},
+		{"no limit, 3% random 429s, --rate 500", 500, func(time.Time) server {
+			return &noisy{share: 0.03, rng: mrand.New(mrand.NewPCG(1, 2))}
+		}, 40 * time.Second, 64,
+			func(t *testing.T, run *tally, p *pacer) {
+				_, cleanN, _ := run.between(0, 40)
+				if g := float64(cleanN) / 40; g < 0.85*500 {
+					t.Errorf("goodput %.0f/s, want ≥ 85%% of 500", g)
+				}
+				if !p.pauseEnds.IsZero() {
+					t.Errorf("random 429s paused every worker (until %v)", p.pauseEnds)
+				}
+			}},
+		{"limit 250/s plus 2% random 429s", 1000, func(time.Time) server {
+			return &noisy{share: 0.02, rng: mrand.New(mrand.NewPCG(3, 4)), next: newLimited(250)}
+		}, 40 * time.Second, 64,
+			func(t *testing.T, run *tally, p *pacer) {
+				sent, _, refusedN := run.between(0, 40)
+				_, steady, _ := run.between(5, 40)
+				if g := float64(steady) / 35; g < 0.85*250 {
+					t.Errorf("goodput %.0f/s after the first 5 s, want ≥ 85%% of 250", g)
+				}
+				if s := share(refusedN, sent); s > 0.08 {
+					t.Errorf("%.1f%% of requests refused, want ≤ 8%%", 100*s)
+				}
+			}},
+		{"limit 100/s rising to 400/s after 6 s", 1000, func(start time.Time) server {
+			l := newLimited(100)
+			l.later, l.at = 400, start.Add(6*time.Second)
+			return l
+		}, 40 * time.Second, 64,
+			func(t *testing.T, run *tally, p *pacer) {
+				// 6,000 requests granted: 600 in the first 6 s, then 400/s.
+				const n, ideal = 6000, 6 + (6000-600)/400.0
+				took := run.cleanBy(n)
+				if took < 0 || float64(took) > 1.25*ideal {
+					t.Errorf("%d clean answers took %d s, want ≤ 1.25 × the ideal %.1f s", n, took, ideal)
+				}
+			}},
+		{"limit 400/s falling to 100/s after 6 s", 1000, func(start time.Time) server {
+			l := newLimited(400)
+			l.later, l.at = 100, start.Add(6*time.Second)
+			return l
+		}, 22 * time.Second, 64,
+			func(t *testing.T, run *tally, p *pacer) {
+				sent, _, refusedN := run.between(0, 22)
+				if s := share(refusedN, sent); s > 0.10 {
+					t.Errorf("%.1f%% of requests refused, want ≤ 10%%", 100*s)
+				}
+				if _, after, _ := run.between(10, 22); float64(after)/12 < 0.85*100 {
+					t.Errorf("goodput %.0f/s after the fall, want ≥ 85%% of 100", float64(after)/12)
+				}
+			}},
+		{"fixed window of 1,000 per 5 s", 1000, func(start time.Time) server {
+			return &windowed{quota: 1000, width: 5 * time.Second, start: start}
+		}, 40 * time.Second, 64,
+			func(t *testing.T, run *tally, p *pacer) {
+				sent, cleanN, refusedN := run.between(0, 40)
+				if g := float64(cleanN) / 8; g < 0.85*1000 {
+					t.Errorf("%.0f clean answers a window, want ≥ 85%% of the quota of 1,000", g)
+				}
+				t.Logf("%.1f%% refused", 100*share(refusedN, sent))
+			}},
+		{"--rate 400 at 200 ms latency", 400, func(time.Time) server { return &noisy{} }, 20 * time.Second, InFlightFor(400, 200*time.Millisecond),
+			func(t *testing.T, run *tally, p *pacer) {
+				if _, cleanN, _ := run.between(1, 20); float64(cleanN)/19 < 0.95*400 {
+					t.Errorf("goodput %.0f/s, want ≥ 95%% of 400", float64(cleanN)/19)
+				}
+				if r, _ := p.rates(); r != 400 {
+					t.Errorf("rate %v without a refusal, want the ceiling", r)
+				}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p, c, logs := testPacer(tc.ceiling)
-			tc.play(p, c)
-			got, _ := p.rates()
-			if !near(got, tc.want) {
-				t.Errorf("rate = %v, want %v", got, tc.want)
+			lat := latency
+			if tc.inFlight > 64 {
+				lat = 200 * time.Millisecond
 			}
-			if lim := float64(p.limiter.Load().Limit()); !near(lim, tc.want) {
-				t.Errorf("limiter at %v, pacer says %v", lim, got)
+			run := drive(p, c, tc.server(c.now()), tc.duration, lat, tc.inFlight)
+			if run.maxRate > tc.ceiling {
+				t.Errorf("rate reached %v, above --rate %v", run.maxRate, tc.ceiling)
 			}
-			if got != tc.ceiling {
-				if n := len(logs.events(t, "rate lowered: the server refused for speed")); n == 0 {
-					t.Error("the decrease was not logged")
+			tc.check(t, run, p)
+			sent, cleanN, refusedN := run.between(0, len(run.sent))
+			t.Logf("%d requests, %.0f clean/s, %.1f%% refused; rate now %.0f", sent, float64(cleanN)/tc.duration.Seconds(), 100*share(refusedN, sent), p.rateNow())
+			if t.Failed() || testing.Verbose() {
+				t.Logf("per second: sent %v\nclean %v\nrefused %v", run.sent, run.clean, run.refused)
+				for _, msg := range []string{"rate lowered: the server refused for speed", "rate raised: a probe above it was not refused more",
+					"rate lowered and every worker paused: the server refused most requests"} {
+					t.Logf("%s: %d", msg, len(logs.events(t, msg)))
 				}
 			}
 		})
 	}
 }
 
-func TestPacerProbesBackUpToTheCeiling(t *testing.T) {
+// paced plays n requests over one second at the pacer's fake clock, each
+// answered at once with a, and returns their rounds.
+func paced(p *pacer, c *clock, n int, a func(i int) Answer) {
+	step := time.Second / time.Duration(n)
+	for i := range n {
+		c.advance(step)
+		p.answered(p.sendNow(), a(i), c.now())
+	}
+}
+
+func always(a Answer) func(int) Answer { return func(int) Answer { return a } }
+
+func TestPacerOneRefusalIsNotALimit(t *testing.T) {
+	t.Parallel()
+	p, c, _ := testPacer(1000)
+	// 1,000 requests a second, one refused each second: 0.1%.
+	for range 10 {
+		paced(p, c, 1000, func(i int) Answer {
+			if i == 500 {
+				return refused
+			}
+			return clean
+		})
+	}
+	if r, _ := p.rates(); r != 1000 {
+		t.Errorf("rate %v after lone refusals, want the ceiling 1000", r)
+	}
+	if p.pausedUntil.Load() != 0 || !p.pauseEnds.IsZero() {
+		t.Errorf("a lone refusal paused every worker")
+	}
+}
+
+func TestPacerManyRefusalsPauseEveryWorker(t *testing.T) {
 	t.Parallel()
 	p, c, logs := testPacer(1000)
-	c.advance(200 * time.Millisecond)
-	p.answered(0, refused, c.now()) // 1000 -> 700
-	prev := 700.0
-	for range 20 {
-		r, _ := p.rates()
-		cleanSecond(p, c, int(r))
-		got, _ := p.rates()
-		if got > 1000 {
-			t.Fatalf("rate %v above the ceiling", got)
+	paced(p, c, 400, always(clean)) // the server granted 400/s for a second
+	e := p.sendNow()
+	for range heavyScore - 1 {
+		p.answered(e, refused, c.now())
+	}
+	if p.pausedUntil.Load() != 0 {
+		t.Fatalf("paused after %d refusals, want %d", heavyScore-1, heavyScore)
+	}
+	p.answered(e, refused, c.now())
+	if d := p.paused(c.now()); d != time.Second {
+		t.Errorf("pause of %v, want the server's Retry-After of 1s", d)
+	}
+	// Cut to just under the 400/s granted since the start.
+	if r, _ := p.rates(); math.Abs(r-holdShare*400) > 2 {
+		t.Errorf("rate %v after the episode, want about %v", r, holdShare*400)
+	}
+	if n := len(logs.events(t, "rate lowered and every worker paused: the server refused most requests")); n != 1 {
+		t.Errorf("episode logged %d times, want once", n)
+	}
+	// Refusals of requests sent before the pause are not a new episode.
+	before, _ := p.rates()
+	for range 3 * heavyScore {
+		p.answered(e, refused, c.now())
+	}
+	if r, _ := p.rates(); r != before {
+		t.Errorf("late refusals of old requests moved the rate from %v to %v", before, r)
+	}
+	// The pause ends when the server said.
+	c.advance(time.Second)
+	if d := p.paused(c.now()); d != 0 {
+		t.Errorf("still paused for %v after Retry-After", d)
+	}
+}
+
+func TestPacerCutsARoundOverTheLimit(t *testing.T) {
+	t.Parallel()
+	p, c, logs := testPacer(1000)
+	// A round at 1,000/s of which 30% are refused, spread out so that
+	// clean answers keep the run as a whole below "most refused".
+	paced(p, c, 1000, func(i int) Answer {
+		if i%10 < 3 {
+			return refused
 		}
-		if got < prev {
-			t.Fatalf("rate fell from %v to %v on clean answers", prev, got)
+		return clean
+	})
+	r, _ := p.rates()
+	if want := holdShare * 700; math.Abs(r-want) > 0.05*want {
+		t.Errorf("rate %v, want just under the 700/s granted (%v)", r, want)
+	}
+	if len(logs.events(t, "rate lowered: the server refused for speed")) == 0 {
+		t.Error("the cut was not logged")
+	}
+	if p.pausedUntil.Load() != 0 {
+		t.Error("a round 30% refused paused every worker")
+	}
+}
+
+func TestPacerProbesUpQuickly(t *testing.T) {
+	t.Parallel()
+	p, c, _ := testPacer(1000)
+	p.mu.Lock()
+	p.cutLocked(100)
+	p.mu.Unlock()
+	// Room everywhere: a server that grants whatever is sent.
+	run := drive(p, c, &noisy{}, 12*time.Second, 20*time.Millisecond, 64)
+	if run.maxRate > 1000 {
+		t.Errorf("rate reached %v, above the ceiling", run.maxRate)
+	}
+	// 100 → 1000 is tenfold: multiplicative probes make it seconds, where
+	// a fixed 3% step would take minutes.
+	reached := -1
+	for s, n := range run.sent {
+		if n >= 950 {
+			reached = s
+			break
 		}
-		prev = got
 	}
-	if prev != 1000 {
-		t.Errorf("after 20 clean seconds the rate is %v, want back at the ceiling 1000", prev)
+	if reached < 0 || reached > 8 {
+		t.Errorf("sent %v a second: want the ceiling within 8 s", run.sent)
 	}
-	// Additive: each clean second adds the same step, 3% of 700.
-	raised := logs.events(t, "rate raised: answers were clean")
-	if len(raised) < 2 {
-		t.Fatalf("%d increases logged", len(raised))
-	}
-	if step := raised[1]["rate"].(float64) - raised[0]["rate"].(float64); !near(step, increaseShare*700) {
-		t.Errorf("step %v, want %v", step, increaseShare*700)
+	if r, _ := p.rates(); r != 1000 {
+		t.Errorf("rate %v, want the ceiling 1000", r)
 	}
 }
 
 func TestPacerHoldsWhenTheRateIsNotUsed(t *testing.T) {
 	t.Parallel()
 	p, c, _ := testPacer(1000)
-	c.advance(200 * time.Millisecond)
-	p.answered(0, refused, c.now()) // 1000 -> 700
-	for range 5 {
-		cleanSecond(p, c, 300) // the run sends far less than 700/s
+	p.mu.Lock()
+	p.cutLocked(700)
+	p.mu.Unlock()
+	for range 10 {
+		paced(p, c, 300, always(clean)) // the run sends far less than 700/s
 	}
 	if got, _ := p.rates(); got != 700 {
 		t.Errorf("rate = %v: it rose although the run used under half of it", got)
 	}
 }
 
-func TestPacerNoIncreaseInASecondWithARefusal(t *testing.T) {
+func TestPacerUnpacedPacesFromTheRateObserved(t *testing.T) {
 	t.Parallel()
-	p, c, _ := testPacer(1000)
-	c.advance(200 * time.Millisecond)
-	p.answered(0, refused, c.now()) // 1000 -> 700
-	cleanSecond(p, c, 700)
-	before, _ := p.rates()
-	// A late refusal of a request sent before the decrease: no decrease,
-	// but no probe up either.
-	c.advance(10 * time.Millisecond)
-	p.answered(0, refused, c.now())
-	cleanSecond(p, c, 700)
-	if got, _ := p.rates(); got != before {
-		t.Errorf("rate went from %v to %v across a second with a refusal", before, got)
+	p, c, _ := testPacer(0)
+	paced(p, c, 800, always(clean))
+	if r, _ := p.rates(); r != 0 {
+		t.Fatalf("rate %v while answers are clean, want unpaced (0)", r)
+	}
+	e := p.sendNow()
+	for range heavyScore {
+		p.answered(e, refused, c.now())
+	}
+	if r, _ := p.rates(); math.Abs(r-holdShare*800) > 0.05*800 {
+		t.Errorf("rate %v, want just under the 800/s observed", r)
 	}
 }
 
@@ -225,7 +493,7 @@ func TestPacerSettles(t *testing.T) {
 	t.Parallel()
 	p, c, logs := testPacer(0)
 	for range 12 {
-		cleanSecond(p, c, 200)
+		paced(p, c, 200, always(clean))
 	}
 	_, settled := p.rates()
 	if math.Abs(settled-200) > 200*settleBand {
@@ -238,15 +506,44 @@ func TestPacerSettles(t *testing.T) {
 	if ev[0]["level"] != "info" {
 		t.Errorf("settled logged at %v, want info", ev[0]["level"])
 	}
-	// A new level is logged again once it holds.
+	// A rate that drifts by less than 10% is not logged again, however
+	// long it drifts; the 10% step is.
+	for _, n := range []int{192, 188, 184, 181, 184, 188, 192, 196} {
+		for range 12 {
+			paced(p, c, n, always(clean))
+		}
+	}
+	if ev = logs.events(t, "rate settled"); len(ev) != 1 {
+		t.Errorf("settled logged %d times for drifts under 10%%, want once: %v", len(ev), ev)
+	}
 	for range 20 {
-		cleanSecond(p, c, 100)
+		paced(p, c, 171, always(clean))
 	}
-	if _, settled = p.rates(); math.Abs(settled-100) > 100*settleBand {
-		t.Errorf("settled at %v after the rate halved, want about 100", settled)
+	ev = logs.events(t, "rate settled")
+	if len(ev) != 2 {
+		t.Fatalf("settled logged %d times after a 14%% fall, want twice", len(ev))
 	}
-	if ev = logs.events(t, "rate settled"); len(ev) != 2 {
-		t.Errorf("settled logged %d times, want twice", len(ev))
+	// Rounded: three significant digits, not 170.90000000000003.
+	for _, e := range ev {
+		for _, k := range []string{"settled_rate", "rate"} {
+			if v := e[k].(float64); v != round3(v) {
+				t.Errorf("%s logged as %v, not rounded", k, v)
+			}
+		}
+	}
+	// Logged once the settled rate is 10% from the last logged 200: on its
+	// way down to 171.
+	if got := ev[1]["settled_rate"].(float64); got < 171 || got > 180 {
+		t.Errorf("settled_rate %v, want 171 to 180", got)
+	}
+}
+
+func TestRound3(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[float64]float64{123.90000000000003: 124, 0.45678: 0.457, 1234.5: 1230, 7: 7, 0: 0} {
+		if got := round3(in); got != want {
+			t.Errorf("round3(%v) = %v, want %v", in, got, want)
+		}
 	}
 }
 
@@ -255,7 +552,7 @@ func TestPacerNotSettledWhileClimbing(t *testing.T) {
 	p, c, logs := testPacer(0)
 	n := 50.0
 	for range 12 {
-		cleanSecond(p, c, int(n))
+		paced(p, c, int(n), always(clean))
 		n *= 1.25
 	}
 	if _, settled := p.rates(); settled != 0 {
@@ -266,13 +563,22 @@ func TestPacerNotSettledWhileClimbing(t *testing.T) {
 	}
 }
 
+// throttle8 is the run as a whole over the limit: heavyScore refusals of
+// requests from the current round, Retry-After d.
+func throttle8(p *pacer, d time.Duration) {
+	e := p.sendNow()
+	for range heavyScore {
+		p.answered(e, Answer{Status: Failed, Retry: true, Throttled: true, RetryAfter: d, HTTPStatus: 429}, time.Now())
+	}
+}
+
 func TestPacerPausesEveryWorker(t *testing.T) {
 	t.Parallel()
 	p := newPacer(0, 1, time.Minute, zerolog.Nop())
 	p.start()
 	const pause = 300 * time.Millisecond
 	start := time.Now()
-	p.answered(0, Answer{Status: Failed, Retry: true, Throttled: true, RetryAfter: pause, HTTPStatus: 429}, time.Now())
+	throttle8(p, pause)
 	var wg sync.WaitGroup
 	waited := make([]time.Duration, 4)
 	for i := range waited {
@@ -296,13 +602,14 @@ func TestPacerWaitHonoursCancel(t *testing.T) {
 	t.Parallel()
 	p := newPacer(0, 1, time.Minute, zerolog.Nop())
 	p.start()
-	p.answered(0, Answer{Throttled: true, Retry: true, RetryAfter: time.Minute}, time.Now())
+	throttle8(p, time.Minute)
+	sent := p.sent.Load()
 	ctx, cancel := context.WithCancel(context.Background())
 	go cancel()
 	if _, err := p.wait(ctx); err == nil {
 		t.Fatal("wait returned without error from inside a minute's pause after cancel")
 	}
-	if p.sent.Load() != 0 {
+	if p.sent.Load() != sent {
 		t.Errorf("a cancelled wait counted as sent")
 	}
 }
@@ -386,5 +693,29 @@ func TestGateFixedSizeIgnoresLatency(t *testing.T) {
 	g.observe(time.Second, 1000)
 	if limit, _ := g.sizes(); limit != 3 {
 		t.Errorf("a fixed pool resized itself to %d", limit)
+	}
+}
+
+func TestGateRestingRowsFreeTheirSlots(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, auto := range []bool{true, false} {
+		g := newGate(4, auto, zerolog.Nop())
+		for range 4 {
+			if _, err := g.acquire(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resume := g.rest() // one row waits out a Retry-After
+		blocked, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err := g.acquire(blocked)
+		cancel()
+		if auto && err != nil {
+			t.Errorf("self-sizing: a resting row kept its slot from the next row (%v)", err)
+		}
+		if !auto && err == nil {
+			t.Errorf("fixed --concurrency 4: a fifth row went in while one rested")
+		}
+		resume()
 	}
 }

@@ -389,7 +389,12 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 			}
 			break
 		}
-		if !sleep(j.stop, p.backoff(attempt, last.RetryAfter)) {
+		// The row never goes again before the server's Retry-After; only a
+		// run over the limit as a whole pauses every worker (the pacer).
+		resume := p.inFlight.rest()
+		slept := sleep(j.stop, p.backoff(attempt, last.RetryAfter))
+		resume()
+		if !slept {
 			p.stats.unrecorded.Add(int64(o.Attempts))
 			return o, false
 		}
