@@ -16,8 +16,8 @@ import (
 func someTargets(f sim.Fault) faultPlan { return oneIn(3, f) }
 
 // oneIn faults the first attempt at one target in n. Throttling answers use
-// a larger n: each slows the whole run down (the pacer backs off and pauses
-// every worker for a Retry-After), and a few show the job survives them.
+// a larger n: each row refused waits out its Retry-After, and a few show the
+// job survives them.
 func oneIn(n uint32, f sim.Fault) faultPlan {
 	return func(key string, attempt int) sim.Fault {
 		if attempt == 1 && hashOf(key)%n == 0 {
