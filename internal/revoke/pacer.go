@@ -22,8 +22,9 @@ import (
 //   - Time is cut into rounds of about half a second; every request carries
 //     the round it was sent in, so a round's answers describe one rate.
 //   - A round is over the limit when its refused share stands out from the
-//     noise floor (the share of the rounds that were not): by 5 points plus
-//     2.5 standard deviations, and by at least 3 refusals. Its rate is then
+//     noise floor (the share of the rounds that were not, at rates known to
+//     be below any limit): by 5 points plus 2.5 standard deviations, and by
+//     at least 3 refusals. Its rate is then
 //     cut to just under the rate the server granted in it: a limit of 250/s
 //     grants 250/s, so the cut lands on it; random refusals grant all but the
 //     noise, so a false alarm costs a few percent, not a third.
@@ -35,7 +36,8 @@ import (
 //   - When most answers are refusals (the run as a whole is over the limit:
 //     a quota spent, a limit that fell), every worker pauses for the
 //     server's Retry-After and the rate drops to what the server granted
-//     since the last such episode: over a quota's window, that is the quota.
+//     over its cycle, since the last such episode and until it lets us back
+//     in: over a quota's window, that is the quota.
 //     A lone 429 only delays its own row.
 //
 // The rate never exceeds the operator's ceiling. Refused-share windows alone
@@ -164,8 +166,13 @@ type pacer struct {
 	probeWait  int       // clean rounds between probes now
 	probeIn    int       // clean rounds left before the next probe
 	// noiseRefused and noiseAnswered are the decayed counts of the rounds
-	// not over the limit: their ratio is the noise floor.
+	// not over the limit at rates known to be below it: their ratio is the
+	// noise floor. learnBelow is that rate: the last cut's (+Inf before
+	// one). Rounds above it (probes, rates a probe raised) never feed the
+	// floor, or a share just under the threshold would raise the floor,
+	// then the threshold, and let a rate over the limit creep in.
 	noiseRefused, noiseAnswered float64
+	learnBelow                  float64
 	lastEpisode                 time.Time // the last time most answers were refusals; the start at first
 	snaps                       [history]snapshot
 	snapsN, snapsAt             int
@@ -190,6 +197,7 @@ func newPacer(ceiling float64, burst int, retryAfterMax time.Duration, log zerol
 		limit:         ceiling,
 		hold:          ceiling,
 		probeWait:     probeWaitMin,
+		learnBelow:    math.Inf(1),
 	}
 	p.limiter.Store(rate.NewLimiter(limitOf(ceiling), p.burst))
 	p.current.Store(math.Float64bits(ceiling))
@@ -340,11 +348,22 @@ func (p *pacer) noiseFloor() float64 { return math.Float64frombits(p.noise.Load(
 // were refusals. Every worker pauses for the server's Retry-After, and the
 // rate drops to what the server granted since the last such episode.
 func (p *pacer) overLocked(now time.Time, retryAfter time.Duration) {
-	granted := p.grantedSince(p.lastEpisode, now)
+	retryAfter = max(min(retryAfter, p.retryAfterMax), 0)
+	// What the server granted over its cycle: since the last episode, and
+	// at least from when sending last resumed to when the server lets us
+	// back in. Over a quota's window that is the quota; at the start, the
+	// opening burst is spread over the pause that follows it.
+	n, from := p.cleanSince(p.lastEpisode, now)
+	resumed := later(p.pauseEnds, p.started)
+	span := max(now.Sub(from), now.Sub(resumed)+retryAfter)
+	granted := 0.0
+	if span > 0 {
+		granted = float64(n) / span.Seconds()
+	}
 	p.lastEpisode = now
 	prev := p.limit
 	p.cutLocked(min(p.limit, holdShare*granted/max(1-p.noiseFloor(), 0.5)))
-	if retryAfter = min(retryAfter, p.retryAfterMax); retryAfter > 0 {
+	if retryAfter > 0 {
 		p.pauseEnds = now.Add(retryAfter)
 		p.pausedUntil.Store(p.pauseEnds.UnixNano())
 	}
@@ -361,7 +380,7 @@ func (p *pacer) overLocked(now time.Time, retryAfter time.Duration) {
 // any probe and makes the next one wait longer.
 func (p *pacer) cutLocked(r float64) {
 	r = min(max(r, min(minRate, p.ceiling)), p.ceiling)
-	p.hold = r
+	p.hold, p.learnBelow = r, r
 	p.probing, p.confirming = false, false
 	p.gain = 0
 	p.probeIn = p.probeWait
@@ -426,9 +445,11 @@ func (p *pacer) judgeLocked(d time.Duration, sent, answered, refused, clean int6
 			Msg("rate lowered: the server refused for speed")
 		return
 	}
-	p.noiseRefused = noiseDecay*p.noiseRefused + float64(refused)
-	p.noiseAnswered = noiseDecay*p.noiseAnswered + n
-	p.noise.Store(math.Float64bits(p.noiseRefused / p.noiseAnswered))
+	if p.limit <= p.learnBelow {
+		p.noiseRefused = noiseDecay*p.noiseRefused + float64(refused)
+		p.noiseAnswered = noiseDecay*p.noiseAnswered + n
+		p.noise.Store(math.Float64bits(p.noiseRefused / p.noiseAnswered))
+	}
 	if math.IsInf(p.limit, 1) {
 		return // unpaced: nothing to probe
 	}
@@ -473,10 +494,10 @@ func (p *pacer) snapLocked(now time.Time) {
 	p.snapsN = min(p.snapsN+1, history)
 }
 
-// grantedSince is the rate of clean answers from since (or grantWindow ago,
-// if later) to now, pauses included, measured from the latest remembered
-// moment at or before it.
-func (p *pacer) grantedSince(since, now time.Time) float64 {
+// cleanSince returns the clean answers from since (or grantWindow ago, if
+// later) to now, counted from the latest remembered moment at or before it,
+// and that moment.
+func (p *pacer) cleanSince(since, now time.Time) (int64, time.Time) {
 	since = later(since, now.Add(-grantWindow))
 	from := p.snaps[(p.snapsAt-p.snapsN+history)%history] // the oldest
 	for i := 1; i <= p.snapsN; i++ {
@@ -486,11 +507,18 @@ func (p *pacer) grantedSince(since, now time.Time) float64 {
 			break
 		}
 	}
-	d := now.Sub(from.at).Seconds()
+	return p.clean.Load() - from.clean, from.at
+}
+
+// grantedSince is the rate of clean answers from since (or grantWindow
+// ago, if later) to now, pauses included.
+func (p *pacer) grantedSince(since, now time.Time) float64 {
+	n, from := p.cleanSince(since, now)
+	d := now.Sub(from).Seconds()
 	if d <= 0 {
 		return 0
 	}
-	return float64(p.clean.Load()-from.clean) / d
+	return float64(n) / d
 }
 
 func later(a, b time.Time) time.Time {

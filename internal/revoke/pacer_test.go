@@ -386,9 +386,10 @@ func TestPacerManyRefusalsPauseEveryWorker(t *testing.T) {
 	if d := p.paused(c.now()); d != time.Second {
 		t.Errorf("pause of %v, want the server's Retry-After of 1s", d)
 	}
-	// Cut to just under the 400/s granted since the start.
-	if r, _ := p.rates(); math.Abs(r-holdShare*400) > 2 {
-		t.Errorf("rate %v after the episode, want about %v", r, holdShare*400)
+	// The server granted 400 in the second before and lets us back in a
+	// second later: 200/s over its cycle. The cut lands just under it.
+	if r, _ := p.rates(); math.Abs(r-holdShare*200) > 2 {
+		t.Errorf("rate %v after the episode, want about %v", r, holdShare*200)
 	}
 	if n := len(logs.events(t, "rate lowered and every worker paused: the server refused most requests")); n != 1 {
 		t.Errorf("episode logged %d times, want once", n)
@@ -428,6 +429,28 @@ func TestPacerCutsARoundOverTheLimit(t *testing.T) {
 	}
 	if p.pausedUntil.Load() != 0 {
 		t.Error("a round 30% refused paused every worker")
+	}
+}
+
+func TestPacerNoiseFloorDoesNotRatchet(t *testing.T) {
+	t.Parallel()
+	p, _, _ := testPacer(1000)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutLocked(100)
+	p.setLimitLocked(150) // a probe raised it above the last cut
+	// Rounds refused a little more than noise would be, each just under
+	// the threshold: not cut, and not taken for noise either.
+	for range 20 {
+		p.judgeLocked(500*time.Millisecond, 75, 75, 5, 70)
+	}
+	if f := p.noiseFloor(); f != 0 {
+		t.Fatalf("noise floor %v learnt above the last cut's rate", f)
+	}
+	// So a round 15% refused is still over the limit.
+	p.judgeLocked(500*time.Millisecond, 75, 75, 11, 64)
+	if p.limit >= 150 {
+		t.Errorf("rate %v after a round 15%% refused, want cut", p.limit)
 	}
 }
 
@@ -484,8 +507,10 @@ func TestPacerUnpacedPacesFromTheRateObserved(t *testing.T) {
 	for range heavyScore {
 		p.answered(e, refused, c.now())
 	}
-	if r, _ := p.rates(); math.Abs(r-holdShare*800) > 0.05*800 {
-		t.Errorf("rate %v, want just under the 800/s observed", r)
+	// 800 granted in the second before, and a second's Retry-After: the
+	// server's cycle granted 400/s.
+	if r, _ := p.rates(); math.Abs(r-holdShare*400) > 0.05*400 {
+		t.Errorf("rate %v, want just under the 400/s granted over the cycle", r)
 	}
 }
 
