@@ -37,7 +37,8 @@ import (
 //     a quota spent, a limit that fell), every worker pauses for the
 //     server's Retry-After and the rate drops to what the server granted
 //     over its cycle, since the last such episode and until it lets us back
-//     in: over a quota's window, that is the quota.
+//     in (over a quota's window, that is the quota), but after the first
+//     episode at most by half per episode.
 //     A lone 429 only delays its own row.
 //
 // The rate never exceeds the operator's ceiling. Refused-share windows alone
@@ -63,8 +64,8 @@ const (
 	// earlySigmas and earlyAnswers let a round be judged before its end,
 	// on a stricter test, once its refusals stand out: a probe far over a
 	// limit is stopped after a few refusals, not half a second of them.
-	earlySigmas  = 4
-	earlyAnswers = 20
+	earlySigmas  = 3
+	earlyAnswers = 10
 	// noiseDecay is how much of the noise floor's weight each round keeps.
 	noiseDecay = 0.9
 	// holdShare is where a cut lands: just under the rate the server
@@ -110,6 +111,9 @@ var probeGains = [...]float64{1.25, 1.5, 2}
 type round struct {
 	epoch                          atomic.Uint64
 	sent, answered, refused, clean atomic.Int64
+	// duration is how long the round lasted, 0 while it runs; it is
+	// set under the pacer's lock.
+	duration time.Duration
 }
 
 // snapshot is the run's clean answers so far at one moment.
@@ -135,9 +139,13 @@ type pacer struct {
 	// epoch is the current round; requests carry it.
 	epoch  atomic.Uint64
 	rounds [rounds]round
-	// cuts counts decreases and pauses: a waiter that booked its slot
-	// before one queues again under the new rate.
+	// cuts counts decreases (a pause comes with one).
 	cuts atomic.Uint64
+	// changed is closed, and replaced, whenever the rate changes or a
+	// pause begins: a waiter that booked its slot under the old rate wakes
+	// and queues again under the new one, sooner after a rise, later
+	// after a cut.
+	changed atomic.Pointer[chan struct{}]
 	// pausedUntil is when the last pause ends, in Unix nanoseconds; 0 once
 	// a waiter has seen it pass, so that waits skip the clock.
 	pausedUntil atomic.Int64
@@ -148,6 +156,9 @@ type pacer struct {
 	// requests sent since scoreFrom (the round after the last pause).
 	score     atomic.Int64
 	scoreFrom atomic.Uint64
+	// cutFrom is the first round sent after the last cut: refusals of
+	// requests sent before it answer for a rate already left.
+	cutFrom atomic.Uint64
 	// sent and clean count requests let through and answers that were
 	// neither refused nor transient failures, over the run.
 	sent, clean atomic.Int64
@@ -201,7 +212,15 @@ func newPacer(ceiling float64, burst int, retryAfterMax time.Duration, log zerol
 	}
 	p.limiter.Store(rate.NewLimiter(limitOf(ceiling), p.burst))
 	p.current.Store(math.Float64bits(ceiling))
+	ch := make(chan struct{})
+	p.changed.Store(&ch)
 	return p
+}
+
+// changeLocked wakes every waiter that booked a slot under the old rate.
+func (p *pacer) changeLocked() {
+	ch := make(chan struct{})
+	close(*p.changed.Swap(&ch))
 }
 
 func limitOf(r float64) rate.Limit {
@@ -235,16 +254,20 @@ func (p *pacer) wait(ctx context.Context) (uint64, error) {
 			}
 			continue
 		}
-		cuts := p.cuts.Load()
+		changed := *p.changed.Load()
 		r, d := p.reserve(now)
 		if d > 0 {
-			if !sleep(ctx, d) {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
 				r.Cancel()
 				return 0, ctx.Err()
-			}
-			// The slot was booked at the old rate; if the rate came down
-			// or a pause began meanwhile, queue again under the new one.
-			if p.cuts.Load() != cuts {
+			case <-changed:
+				// The slot was booked at the old rate: queue again
+				// under the new one.
+				t.Stop()
 				r.Cancel()
 				continue
 			}
@@ -308,10 +331,19 @@ func (p *pacer) answered(epoch uint64, a Answer, now time.Time) {
 				p.overLocked(now, a.RetryAfter)
 			}
 			p.mu.Unlock()
-		case mine && epoch == p.epoch.Load() && excessive(refusedN, s.answered.Load(), p.noiseFloor(), earlySigmas, earlyAnswers):
+		case mine && epoch >= p.cutFrom.Load() && excessive(refusedN, s.answered.Load(), p.noiseFloor(), earlySigmas, earlyAnswers):
+			// Judged early, or late: a round whose answers came in after
+			// it ended was judged on those that had.
 			p.mu.Lock()
-			if p.epoch.Load() == epoch { // not already ended
-				p.endRoundLocked(now, true)
+			if epoch >= p.cutFrom.Load() && s.epoch.Load() == epoch { // not already acted on
+				if epoch == p.epoch.Load() {
+					p.endRoundLocked(now, true)
+				} else {
+					p.judgeLocked(s.duration, s.sent.Load(), s.answered.Load(), s.refused.Load(), s.clean.Load())
+					// The running round was sent partly at the old rate.
+					p.endRoundLocked(now, false)
+					p.cutFrom.Store(p.epoch.Load())
+				}
 			}
 			p.mu.Unlock()
 		}
@@ -360,18 +392,28 @@ func (p *pacer) overLocked(now time.Time, retryAfter time.Duration) {
 	if span > 0 {
 		granted = float64(n) / span.Seconds()
 	}
+	first := p.lastEpisode.Equal(p.started)
 	p.lastEpisode = now
 	prev := p.limit
-	p.cutLocked(min(p.limit, holdShare*granted/max(1-p.noiseFloor(), 0.5)))
+	// After the first episode, at most halved per episode: an estimate
+	// spanning an older, slower phase would land far under a limit that
+	// rose; a fallen limit is still reached in an episode or two.
+	est := holdShare * granted / max(1-p.noiseFloor(), 0.5)
+	if !first && !math.IsInf(p.limit, 1) {
+		est = max(est, p.limit/2)
+	}
+	p.cutLocked(min(p.limit, est))
 	if retryAfter > 0 {
 		p.pauseEnds = now.Add(retryAfter)
 		p.pausedUntil.Store(p.pauseEnds.UnixNano())
+		p.changeLocked()
 	}
 	// A new round, and refusals of requests sent before it no longer
 	// count: they answer for the rate and the moment just acted on.
 	p.endRoundLocked(now, false)
 	p.score.Store(0)
 	p.scoreFrom.Store(p.epoch.Load())
+	p.cutFrom.Store(p.epoch.Load())
 	p.log.Debug().Float64("rate", round3(p.limit)).Float64("previous_rate", round3(finite(prev))).
 		Int64("retry_after_ms", retryAfter.Milliseconds()).Msg("rate lowered and every worker paused: the server refused most requests")
 }
@@ -408,10 +450,16 @@ func (p *pacer) maybeEndRoundLocked(now time.Time) {
 func (p *pacer) endRoundLocked(now time.Time, judge bool) {
 	e := p.epoch.Load()
 	s := &p.rounds[e%rounds]
+	s.duration = now.Sub(p.roundStart)
+	cuts := p.cuts.Load()
 	if judge && !p.pauseEnds.After(p.roundStart) {
-		p.judgeLocked(now.Sub(p.roundStart), s.sent.Load(), s.answered.Load(), s.refused.Load(), s.clean.Load())
+		p.judgeLocked(s.duration, s.sent.Load(), s.answered.Load(), s.refused.Load(), s.clean.Load())
+	}
+	if p.cuts.Load() != cuts {
+		p.cutFrom.Store(e + 1)
 	}
 	next := &p.rounds[(e+1)%rounds]
+	next.duration = 0
 	next.sent.Store(0)
 	next.answered.Store(0)
 	next.refused.Store(0)
@@ -582,6 +630,7 @@ func (p *pacer) setLimitLocked(r float64) {
 	}
 	p.limit = r
 	p.current.Store(math.Float64bits(r))
+	p.changeLocked()
 }
 
 // rateNow is the current limit in requests/s, +Inf while unpaced.

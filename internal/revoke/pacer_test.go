@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -407,6 +408,15 @@ func TestPacerManyRefusalsPauseEveryWorker(t *testing.T) {
 	if d := p.paused(c.now()); d != 0 {
 		t.Errorf("still paused for %v after Retry-After", d)
 	}
+	// A later episode at most halves the rate, whatever the estimate:
+	// nothing was granted since the last, yet 190 → 95.
+	e = p.sendNow()
+	for range heavyScore {
+		p.answered(e, refused, c.now())
+	}
+	if r, _ := p.rates(); math.Abs(r-before/2) > 1e-9 {
+		t.Errorf("rate %v after a second episode, want half of %v", r, before)
+	}
 }
 
 func TestPacerCutsARoundOverTheLimit(t *testing.T) {
@@ -415,7 +425,7 @@ func TestPacerCutsARoundOverTheLimit(t *testing.T) {
 	// A round at 1,000/s of which 30% are refused, spread out so that
 	// clean answers keep the run as a whole below "most refused".
 	paced(p, c, 1000, func(i int) Answer {
-		if i%10 < 3 {
+		if d := i % 10; d == 2 || d == 5 || d == 8 {
 			return refused
 		}
 		return clean
@@ -429,6 +439,47 @@ func TestPacerCutsARoundOverTheLimit(t *testing.T) {
 	}
 	if p.pausedUntil.Load() != 0 {
 		t.Error("a round 30% refused paused every worker")
+	}
+}
+
+func TestPacerJudgesLateAnswers(t *testing.T) {
+	t.Parallel()
+	p, c, logs := testPacer(1000)
+	// Half a second at 1,000/s; only the first 100 answers are back when
+	// the round ends, all clean.
+	var epochs []uint64
+	for range 500 {
+		c.advance(time.Millisecond)
+		epochs = append(epochs, p.sendNow())
+	}
+	for _, e := range epochs[:100] {
+		p.answered(e, clean, c.now())
+	}
+	c.advance(time.Millisecond)
+	p.answered(epochs[100], clean, c.now()) // ends the round
+	if p.epoch.Load() == epochs[0] {
+		t.Fatal("the round did not end")
+	}
+	if r, _ := p.rates(); r != 1000 {
+		t.Fatalf("rate %v on clean answers", r)
+	}
+	// The rest come back late, every other one refused: too mixed for the
+	// run as a whole to be over, but the round was far over the limit.
+	for i, e := range epochs[101:] {
+		a := clean
+		if i%2 == 0 {
+			a = refused
+		}
+		p.answered(e, a, c.now())
+	}
+	if r, _ := p.rates(); r >= 1000 {
+		t.Errorf("rate %v: late refusals of a round 40%% refused were never judged", r)
+	}
+	if p.pausedUntil.Load() != 0 {
+		t.Error("mixed answers paused every worker")
+	}
+	if n := len(logs.events(t, "rate lowered: the server refused for speed")); n != 1 {
+		t.Errorf("cut %d times for one round, want once", n)
 	}
 }
 
@@ -620,6 +671,35 @@ func TestPacerPausesEveryWorker(t *testing.T) {
 		if d < pause {
 			t.Errorf("worker %d sent after %v, inside the server's Retry-After of %v", i, d, pause)
 		}
+	}
+}
+
+func TestPacerRiseWakesWaiters(t *testing.T) {
+	t.Parallel()
+	// One request every 1,000 s: the first goes, the second books a slot
+	// 1,000 s ahead.
+	p := newPacer(0.001, 1, time.Minute, zerolog.Nop())
+	p.start()
+	if _, err := p.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.wait(ctx)
+		done <- err
+	}()
+	for p.limiter.Load().Tokens() > -0.5 { // until the slot is booked
+		runtime.Gosched()
+	}
+	// The rate rises: the waiter queues again at once instead of sleeping
+	// out its booking.
+	p.mu.Lock()
+	p.setLimitLocked(1000)
+	p.mu.Unlock()
+	if err := <-done; err != nil {
+		t.Errorf("the waiter slept out a slot booked at the old rate: %v", err)
 	}
 }
 
