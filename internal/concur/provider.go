@@ -107,8 +107,7 @@ func (s *Settings) Open(c provider.Common) (provider.Instance, error) {
 			Jitter:     20 * time.Millisecond,
 			// Maintenance 503s on a few requests show retries; a limit
 			// like a real API's shows the pacer finding it when --rate is
-			// set above it. Random 429s would not: a real server throttles
-			// for speed, and the pacer answers every 429 by slowing down.
+			// set above it.
 			Fault:     sandboxFaults,
 			RateLimit: sandboxRateLimit,
 			Seed:      time.Now().UnixNano(),
