@@ -228,9 +228,14 @@ func TestPacingFindsTheServersLimit(t *testing.T) {
 			t.Fatalf("line %d ended %s after %d attempts (%s)", o.Line, o.Status, o.Attempts, o.Error)
 		}
 	}
+	// The refused share depends on timing, which a loaded machine skews:
+	// TestPacerScenarios holds the 5% target on a fake clock, and the bench
+	// measures it. Here only what load cannot break: a pacer that never
+	// slowed down would see about 75% of its requests refused at 4x the
+	// limit, so a third is far beyond any adapting pacer.
 	refused := run.server.ByStatus[http.StatusTooManyRequests]
-	if share := float64(refused) / float64(run.server.Requests); share > 0.10 {
-		t.Errorf("%d of %d requests refused (%.1f%%), want at most 10%%", refused, run.server.Requests, 100*share)
+	if share := float64(refused) / float64(run.server.Requests); share > 1.0/3 {
+		t.Errorf("%d of %d requests refused (%.1f%%), want at most a third", refused, run.server.Requests, 100*share)
 	}
 	if refused == 0 || run.stats.Throttled != refused {
 		t.Errorf("server refused %d, pool counted %d throttled", refused, run.stats.Throttled)
