@@ -23,7 +23,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/cli"
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -222,7 +222,7 @@ func firstLines(keys map[int64]string) map[string]int64 {
 func readJournal(t *testing.T, path string) []revoke.Outcome {
 	t.Helper()
 	var got []revoke.Outcome
-	if _, err := report.ReadJournal(path, func(o revoke.Outcome) error { got = append(got, o); return nil }); err != nil {
+	if _, err := journal.Read(path, func(o revoke.Outcome) error { got = append(got, o); return nil }); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}

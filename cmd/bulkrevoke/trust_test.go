@@ -9,7 +9,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/cli"
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
@@ -54,7 +54,7 @@ func TestTrustACorporateCA(t *testing.T) {
 		t.Fatalf("resume with SSL_CERT_FILE: exit %d:\n%s", code, second.stderr.String())
 	}
 	got := map[int64]revoke.Status{}
-	if _, err := report.ReadJournal(out, func(o revoke.Outcome) error { got[o.Line] = o.Status; return nil }); err != nil {
+	if _, err := journal.Read(out, func(o revoke.Outcome) error { got[o.Line] = o.Status; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	for line, key := range keys {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -75,7 +75,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 func readOutcomes(t *testing.T, path string) map[int64]revoke.Outcome {
 	t.Helper()
 	got := map[int64]revoke.Outcome{}
-	if _, err := report.ReadJournal(path, func(o revoke.Outcome) error {
+	if _, err := journal.Read(path, func(o revoke.Outcome) error {
 		if _, dup := got[o.Line]; dup {
 			t.Errorf("line %d recorded twice", o.Line)
 		}
@@ -166,7 +166,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
 	}
 	outBytes, _ := os.ReadFile(out)
-	meta, _ := os.ReadFile(metaPath(out))
+	meta, _ := os.ReadFile(journal.MetaPath(out))
 	summary, err := os.ReadFile(filepath.Join(dir, "summary.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -472,6 +472,30 @@ func TestSandboxNeverMixesWithRealOutcomes(t *testing.T) {
 	res = runMain(t, context.Background(), env, "", "run", "--base-url", srv.url, "--resume", "--out", sandbox, in)
 	if res.code != ExitUsage || !strings.Contains(res.stderr, "refusing to mix") {
 		t.Fatalf("real run resuming a sandbox file: exit %d:\n%s", res.code, res.stderr)
+	}
+}
+
+// TestSandboxResumeWithoutSidecar: a --sandbox run that insists on resuming
+// a file of outcomes without its sidecar is refused, and told why: the
+// sidecar is missing, so nothing says whose outcomes they are. (It used to
+// say the file "holds outcomes from the --sandbox simulator".)
+func TestSandboxResumeWithoutSidecar(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := writeFile(t, dir, "in.csv", "token\ntok-a\ntok-b\n")
+	out := writeFile(t, dir, "out.csv", "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n"+
+		"2,user,vicky@example.com,eZByXv2X41cJlC21pSVvRi,revoked,200,1,,,5\n")
+	before, _ := os.ReadFile(out)
+	res := runMain(t, context.Background(), nil, "", "run", "--sandbox", "--resume", "--ignore-input-change", "--out", out, in)
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "out.csv.meta.json is missing") ||
+		!strings.Contains(res.stderr, "cannot tell whether they are from a real instance") {
+		t.Fatalf("exit %d, want a refusal naming the missing sidecar:\n%s", res.code, res.stderr)
+	}
+	if strings.Contains(res.stderr, "holds outcomes from the --sandbox simulator") {
+		t.Errorf("refusal claims the outcomes are the simulator's:\n%s", res.stderr)
+	}
+	if after, _ := os.ReadFile(out); string(after) != string(before) {
+		t.Errorf("the outcome file changed: %q", after)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/provider"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -32,7 +32,7 @@ type Config struct {
 	Input       string // path, or "-" for standard input
 	InputFormat input.Format
 	Out         string
-	OutFormat   report.Format
+	OutFormat   journal.Format
 	Force       bool
 
 	Resume            bool
@@ -329,7 +329,7 @@ func (cfg *Config) complete(format string) error {
 	if cfg.Out == "" {
 		return usagef("--out is required: the outcome file records what happened to every row")
 	}
-	of, err := report.FormatOf(cfg.Out)
+	of, err := journal.FormatOf(cfg.Out)
 	if err != nil {
 		return &usageError{err}
 	}

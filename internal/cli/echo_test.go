@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 	"github.com/bulkrevoke/bulkrevoke/internal/testutil"
 )
@@ -46,7 +47,7 @@ func outputs(t *testing.T, input string, env map[string]string, wantCode int, ar
 		t.Fatalf("exit %d, want %d:\n%s", res.code, wantCode, res.stderr)
 	}
 	got := map[string]string{"stdout": res.stdout, "stderr": res.stderr}
-	for name, path := range map[string]string{"outcome file": out, "sidecar": metaPath(out), "summary": summary, "metrics": metrics} {
+	for name, path := range map[string]string{"outcome file": out, "sidecar": journal.MetaPath(out), "summary": summary, "metrics": metrics} {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -125,8 +125,8 @@ func TestOutputsNeverThroughALink(t *testing.T) {
 		{"--out --force", func(dir, out string) []string { return []string{"--force", "--out", out} }, same},
 		{"--out --resume", func(dir, out string) []string { return []string{"--resume", "--out", out} }, same},
 		{"--out --dry-run --force", func(dir, out string) []string { return []string{"--dry-run", "--force", "--out", out} }, same},
-		{"sidecar", func(dir, out string) []string { return []string{"--force", "--out", out} }, metaPath},
-		{"lock file", func(dir, out string) []string { return []string{"--force", "--out", out} }, report.LockPath},
+		{"sidecar", func(dir, out string) []string { return []string{"--force", "--out", out} }, journal.MetaPath},
+		{"lock file", func(dir, out string) []string { return []string{"--force", "--out", out} }, journal.LockPath},
 		{"--summary", func(dir, out string) []string {
 			return []string{"--summary", filepath.Join(dir, "link.csv"), "--out", filepath.Join(dir, "real-out.csv")}
 		}, same},
@@ -218,7 +218,7 @@ func TestResumeOnlyOutcomeFiles(t *testing.T) {
 				if err := os.Chmod(out, 0o640); err != nil {
 					t.Fatal(err)
 				}
-				before := snapshot(t, out, in, metaPath(out))
+				before := snapshot(t, out, in, journal.MetaPath(out))
 				args := []string{"--resume", "--out", out, in}
 				if viaJob {
 					job := writeFile(t, dir, "job.yaml", fmt.Sprintf("resume: true\nout: %s\ninput: %s\n", out, in))
@@ -255,8 +255,8 @@ func TestOutputsAreDistinct(t *testing.T) {
 			p := filepath.Join(s.dir, "run.json")
 			return []string{"--out", s.out, "--summary", p, "--metrics-file", p}
 		}, "--summary and --metrics-file"},
-		{"summary is the sidecar", func(s setup) []string { return []string{"--out", s.out, "--summary", metaPath(s.out)} }, "sidecar and --summary"},
-		{"metrics file is the lock file", func(s setup) []string { return []string{"--out", s.out, "--metrics-file", report.LockPath(s.out)} }, "lock file and --metrics-file"},
+		{"summary is the sidecar", func(s setup) []string { return []string{"--out", s.out, "--summary", journal.MetaPath(s.out)} }, "sidecar and --summary"},
+		{"metrics file is the lock file", func(s setup) []string { return []string{"--out", s.out, "--metrics-file", journal.LockPath(s.out)} }, "lock file and --metrics-file"},
 		{"summary by another spelling of the input", func(s setup) []string {
 			return []string{"--out", s.out, "--summary", filepath.Join(s.dir, "sub", "..", "in.csv")}
 		}, "--summary and INPUT"},
@@ -296,7 +296,7 @@ func TestOutputsAreDistinct(t *testing.T) {
 				token: writeFile(t, dir, "secret-"+testAdminToken, testAdminToken+"\n"),
 			}
 			args := tc.args(s)
-			before := snapshot(t, s.in, s.out, s.token, metaPath(s.out), report.LockPath(s.out))
+			before := snapshot(t, s.in, s.out, s.token, journal.MetaPath(s.out), journal.LockPath(s.out))
 			res := refused(t, srv, nil, tc.want, append(args, s.in)...)
 			unchanged(t, before)
 			if strings.Contains(res.stderr, testAdminToken) {
@@ -362,11 +362,11 @@ func TestOneRunPerOutcomeFile(t *testing.T) {
 	case res := <-done:
 		t.Fatalf("first run ended before its first request: exit %d:\n%s", res.code, res.stderr)
 	}
-	held := snapshot(t, out, metaPath(out), summary)
+	held := snapshot(t, out, journal.MetaPath(out), summary)
 	for _, extra := range [][]string{nil, {"--resume"}, {"--force"}, {"--dry-run", "--force"}} {
 		args := append(append([]string{"--rate", "0", "--summary", summary, "--metrics-file", metrics}, extra...), "--out", out, in.path)
 		res := refused(t, second, nil, "another run holds", args...)
-		if !strings.Contains(res.stderr, report.LockPath(out)) {
+		if !strings.Contains(res.stderr, journal.LockPath(out)) {
 			t.Errorf("refusal does not name the lock file:\n%s", res.stderr)
 		}
 		unchanged(t, held)

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -305,7 +305,7 @@ func checkExact(t *testing.T, srv *server, in inputFile, out string, unrecorded 
 
 // readJournalLines calls fn with the line of each outcome, in file order.
 func readJournalLines(path string, fn func(line int64)) (torn bool, err error) {
-	return report.ReadJournal(path, func(o revoke.Outcome) error { fn(o.Line); return nil })
+	return journal.Read(path, func(o revoke.Outcome) error { fn(o.Line); return nil })
 }
 
 func outPath(t *testing.T, name string) string {

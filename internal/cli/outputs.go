@@ -5,7 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 )
 
 // namedPath is a file the run reads or writes, with the flag that names it.
@@ -19,8 +20,8 @@ type namedPath struct {
 func runPaths(cfg Config, raw flagValues) []namedPath {
 	paths := []namedPath{
 		{"--out", cfg.Out, true},
-		{"--out's sidecar", metaPath(cfg.Out), true},
-		{"--out's lock file", report.LockPath(cfg.Out), true},
+		{"--out's sidecar", journal.MetaPath(cfg.Out), true},
+		{"--out's lock file", journal.LockPath(cfg.Out), true},
 		{"--summary", cfg.SummaryFile, true},
 		{"--metrics-file", cfg.MetricsFile, true},
 		{"--job", raw.job, false},
@@ -82,7 +83,7 @@ func probeOutputs(cfg Config) error {
 		if p.path == "" {
 			continue
 		}
-		if err := report.ProbeAtomic(p.path); err != nil {
+		if err := ownfile.ProbeAtomic(p.path); err != nil {
 			return usagef("%s %s: %v", p.flag, p.path, err)
 		}
 	}
@@ -93,7 +94,7 @@ func probeOutputs(cfg Config) error {
 // rewrite and final documents included. A second run on the same file is
 // refused at once, before it writes or sends anything.
 func lockRun(cfg Config) (release func(), err error) {
-	release, err = report.Lock(cfg.Out)
+	release, err = journal.Lock(cfg.Out)
 	if err != nil {
 		return nil, &usageError{err}
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -65,8 +65,8 @@ func TestResumeWithoutOutcomes(t *testing.T) {
 			checkExact(t, srv, in, out, 0)
 			// The sidecar now vouches for this input: a later resume
 			// checks against it.
-			var meta runMeta
-			b, err := os.ReadFile(metaPath(out))
+			var meta journal.Meta
+			b, err := os.ReadFile(journal.MetaPath(out))
 			if err != nil || json.Unmarshal(b, &meta) != nil || meta.InputSHA256 != sha256File(t, in.path) {
 				t.Errorf("sidecar after the run: %s (%v)", b, err)
 			}
@@ -118,7 +118,7 @@ func TestResumeRedoesTornLastLine(t *testing.T) {
 	}
 
 	var recorded []revoke.Outcome
-	if _, err := report.ReadJournal(out, func(o revoke.Outcome) error { recorded = append(recorded, o); return nil }); err != nil {
+	if _, err := journal.Read(out, func(o revoke.Outcome) error { recorded = append(recorded, o); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(recorded) < 2 {
@@ -362,7 +362,7 @@ func TestResumeRefusesLinesTheInputLacks(t *testing.T) {
 			}
 			line := tc.line(rows)
 			forged := revoke.Outcome{Line: line, Kind: input.KindToken, Target: input.Fingerprint("tok-forged"), Status: revoke.Revoked, HTTPStatus: 200, Attempts: 1}
-			w, err := report.Append(out)
+			w, err := journal.Append(out)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 	"github.com/bulkrevoke/bulkrevoke/internal/rfc7009"
 )
@@ -131,7 +132,7 @@ func TestRFC7009NoSecretLeaks(t *testing.T) {
 				t.Fatalf("exit %d, want %d:\n%s", res.code, ExitRows, res.stderr)
 			}
 			outBytes, _ := os.ReadFile(out)
-			meta, _ := os.ReadFile(metaPath(out))
+			meta, _ := os.ReadFile(journal.MetaPath(out))
 			secrets := []string{rfcSecret, base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(rfcClientID) + ":" + url.QueryEscape(rfcSecret)))}
 			for _, tok := range tokens {
 				secrets = append(secrets, tok)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -276,11 +277,11 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	revoker, host := inst.Revoker, inst.Host
 
 	// The outcome file last: a run refused before this leaves none behind.
-	journal, err := openJournal(cfg, inputSum, in.lines)
+	ledger, err := openJournal(cfg, inputSum, in.lines)
 	if err != nil {
 		return err
 	}
-	w := journal.writer
+	w := ledger.writer
 	defer w.Close()
 
 	pool := revoke.New(revoke.Config{
@@ -290,22 +291,22 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		Concurrency: cfg.Concurrency, // 0: the pool sizes itself
 		MaxAttempts: cfg.MaxAttempts,
 		DryRun:      cfg.DryRun,
-		Skip:        journal.skip,
+		Skip:        ledger.skip,
 		Logger:      log,
 	})
 
 	log.Info().Str("input", cfg.Input).Int64(keyInputRows, total).Str("out", cfg.Out).
 		Float64("rate", cfg.Rate).Int("concurrency", cfg.Concurrency).Str("provider", cfg.Provider).Str("instance", host).
-		Bool("dry_run", cfg.DryRun).Bool("resume", cfg.Resume).Int64("already_recorded", journal.recorded).
+		Bool("dry_run", cfg.DryRun).Bool("resume", cfg.Resume).Int64("already_recorded", ledger.recorded).
 		Str("shard", cfg.Shard.String()).Str("max_duration", cfg.MaxDuration.String()).
 		Msg("starting")
 
 	// Every row reaches the OS as it is written, so a killed process loses
 	// nothing; each is synced within a second, so a machine crash loses at
 	// most the last second of rows.
-	syncs := newSyncer(w, time.Second)
+	syncs := journal.NewSyncer(w, time.Second)
 	record := func(o revoke.Outcome) error {
-		if err := syncs.write(o); err != nil {
+		if err := syncs.Write(o); err != nil {
 			return fmt.Errorf("write outcome file %s: %w", cfg.Out, err)
 		}
 		watch.add(o)
@@ -319,7 +320,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	stopAcked()
 	runErr = nameTheCause(ctx, runErr)
 	watch.end(runErr == nil)
-	if err := syncs.stop(); err != nil && runErr == nil {
+	if err := syncs.Stop(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("sync outcome file %s: %w", cfg.Out, err)
 	}
 	if err := w.Close(); err != nil && runErr == nil {
@@ -331,14 +332,14 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 
 	// The run is complete: sort the journal by line and, after resumes and
 	// retries, keep only the latest outcome of each row.
-	if err := report.Compact(cfg.Out); err != nil {
+	if err := journal.Compact(cfg.Out); err != nil {
 		return fmt.Errorf("compact outcome file: %w", err)
 	}
 	byStatus := watch.snapshot().RunRows
 	if cfg.Resume {
 		// Earlier runs' outcomes count for the exit code too.
 		var tally report.Tally
-		if _, err := report.ReadJournal(cfg.Out, func(o revoke.Outcome) error { tally.Add(o); return nil }); err != nil {
+		if _, err := journal.Read(cfg.Out, func(o revoke.Outcome) error { tally.Add(o); return nil }); err != nil {
 			return fmt.Errorf("re-read outcome file: %w", err)
 		}
 		byStatus = tally.ByStatus
@@ -375,7 +376,7 @@ type openedInput struct {
 	total int64
 	sum   string
 	// lines holds the line of every row this run takes, with --resume.
-	lines *lineSet
+	lines *journal.LineSet
 	close func()
 }
 
@@ -433,11 +434,11 @@ func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
 	// none reads past the size surveyed, even if the file grows meanwhile.
 	// A resumed outcome file may hold rows only for the lines this run's
 	// rows start on: one bit a line, and only when resuming.
-	var lines *lineSet
+	var lines *journal.LineSet
 	var each func(int64)
 	if cfg.Resume {
-		lines = &lineSet{}
-		each = lines.add
+		lines = &journal.LineSet{}
+		each = lines.Add
 	}
 	total, err := input.ShardLines(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Shard, each)
 	if err != nil {

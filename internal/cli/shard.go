@@ -15,11 +15,3 @@ func shardRows(src *input.Reader, s input.Shard) revoke.Source {
 	}
 	return input.NewShardReader(src, s)
 }
-
-// shardText names a shard spec as read from an outcome file's sidecar.
-func shardText(spec string) string {
-	if spec == "" {
-		return "the whole input"
-	}
-	return "shard " + spec
-}

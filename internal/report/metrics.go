@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -136,7 +137,7 @@ func unixSeconds(t time.Time) float64 {
 // carry it forward instead of resetting it. A missing file, or one without
 // the metric, gives the zero time and no error.
 func ReadLastSuccess(path string) (time.Time, error) {
-	f, err := openOwn(path, os.O_RDONLY, 0)
+	f, err := ownfile.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return time.Time{}, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -104,7 +105,7 @@ var summaryCounts = func() map[revoke.Status]int {
 // WriteSummary writes s to path as indented JSON, atomically: a reader sees
 // the previous document or the new one, never half of one.
 func WriteSummary(path string, s Summary) error {
-	err := WriteAtomic(path, 0o600, func(w io.Writer) error {
+	err := ownfile.WriteAtomic(path, 0o600, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)

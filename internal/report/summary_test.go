@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -107,11 +108,11 @@ func TestTallyFileAgreesWithCompact(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := Compact(path); err != nil {
+			if err := journal.Compact(path); err != nil {
 				t.Fatal(err)
 			}
 			var after Tally
-			if _, err := ReadJournal(path, func(o revoke.Outcome) error { after.Add(o); return nil }); err != nil {
+			if _, err := journal.Read(path, func(o revoke.Outcome) error { after.Add(o); return nil }); err != nil {
 				t.Fatal(err)
 			}
 			for _, s := range statuses {

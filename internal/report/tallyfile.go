@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -16,7 +17,7 @@ func TallyFile(path string) (Tally, error) {
 	// latest holds, for each line, 1 + the index in statuses of its latest
 	// record's status, or 0 when the line has no record yet.
 	var latest []uint8
-	_, err := ReadJournal(path, func(o revoke.Outcome) error {
+	_, err := journal.Read(path, func(o revoke.Outcome) error {
 		if o.Line >= int64(len(latest)) {
 			latest = append(latest, make([]uint8, o.Line+1-int64(len(latest)))...)
 		}
@@ -37,7 +38,7 @@ func TallyFile(path string) (Tally, error) {
 // statusOrder is Statuses(), made once: the tally runs for every record.
 var statusOrder = Statuses()
 
-// statusIndex is the position of s in Statuses(). ReadJournal only passes on
+// statusIndex is the position of s in Statuses(). journal.Read only passes on
 // known statuses, so every s has one.
 func statusIndex(s revoke.Status) uint8 {
 	i, ok := s.Index()

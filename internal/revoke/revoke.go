@@ -58,18 +58,20 @@ func (s Status) Known() bool {
 const Unrecognised = "unrecognised answer: not counted as revoked"
 
 // Outcome is one line of the outcome file: what happened to one input row.
-// It never holds a secret: Target is a fingerprint for token rows.
+// It never holds a secret: Target is a fingerprint for token rows. Its json
+// tags are the outcome file's columns, in order; package journal owns the
+// file's encoding and reading.
 type Outcome struct {
-	Line          int64      `json:"line" csv:"line"`
-	Kind          input.Kind `json:"kind" csv:"kind"`
-	Target        string     `json:"target" csv:"target"`
-	ConsumerKey   string     `json:"consumer_key" csv:"consumer_key"`
-	Status        Status     `json:"status" csv:"status"`
-	HTTPStatus    int        `json:"http_status" csv:"http_status"`
-	Attempts      int        `json:"attempts" csv:"attempts"`
-	Error         string     `json:"error" csv:"error"`
-	CorrelationID string     `json:"correlation_id" csv:"correlation_id"`
-	DurationMS    int64      `json:"duration_ms" csv:"duration_ms"`
+	Line          int64      `json:"line"`
+	Kind          input.Kind `json:"kind"`
+	Target        string     `json:"target"`
+	ConsumerKey   string     `json:"consumer_key"`
+	Status        Status     `json:"status"`
+	HTTPStatus    int        `json:"http_status"`
+	Attempts      int        `json:"attempts"`
+	Error         string     `json:"error"`
+	CorrelationID string     `json:"correlation_id"`
+	DurationMS    int64      `json:"duration_ms"`
 }
 
 // Answer is a provider's classification of one HTTP request for one row.

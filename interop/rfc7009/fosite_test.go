@@ -28,7 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/cli"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -287,7 +287,7 @@ func TestAgainstFositeWrongSecret(t *testing.T) {
 func outcomes(t *testing.T, path string) map[int64]revoke.Outcome {
 	t.Helper()
 	got := map[int64]revoke.Outcome{}
-	if _, err := report.ReadJournal(path, func(o revoke.Outcome) error {
+	if _, err := journal.Read(path, func(o revoke.Outcome) error {
 		got[o.Line] = o
 		return nil
 	}); err != nil {

@@ -1,4 +1,9 @@
-package report
+// Package ownfile opens and writes the files a run owns (the outcome file,
+// its sidecar and lock, the summary, the metrics file, and the temporary
+// files behind them) so that none is ever written through a symbolic link or
+// onto a device, a FIFO or a directory, and a replaced file is replaced
+// whole.
+package ownfile
 
 import (
 	"errors"
@@ -10,21 +15,16 @@ import (
 	"syscall"
 )
 
-// Every file a run writes (the outcome file, its sidecar and lock, the
-// summary, the metrics file, and the temporary files behind them) is opened
-// here, so that none is ever written through a symbolic link or onto a
-// device, a FIFO or a directory.
-
 // ErrNotRegular is wrapped by every refusal of a path that is a symbolic
 // link or not a regular file.
 var ErrNotRegular = errors.New("not a regular file")
 
-// openOwn opens path without following a symbolic link in its last
+// Open opens path without following a symbolic link in its last
 // component (O_NOFOLLOW), without blocking on a FIFO (O_NONBLOCK), and
 // checks on the opened descriptor that it is a regular file: what was
 // checked is what is written. Symbolic links in the directories above are
 // followed, as the operator's own layout.
-func openOwn(path string, flag int, perm os.FileMode) (*os.File, error) {
+func Open(path string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, perm)
 	switch {
 	case errors.Is(err, syscall.ELOOP):
@@ -53,9 +53,9 @@ func checkRegular(f *os.File, path string) error {
 	return nil
 }
 
-// checkTarget refuses a path that exists as anything but a regular file,
+// CheckTarget refuses a path that exists as anything but a regular file,
 // before a file is renamed or linked over it. A missing path is fine.
-func checkTarget(path string) error {
+func CheckTarget(path string) error {
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -91,7 +91,7 @@ func describeMode(m fs.FileMode) string {
 // symbolic link), and its directory takes a new file. The probe creates and
 // removes one temporary file there.
 func ProbeAtomic(path string) error {
-	if err := checkTarget(path); err != nil {
+	if err := CheckTarget(path); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".probe-*")
@@ -103,10 +103,10 @@ func ProbeAtomic(path string) error {
 	return os.Remove(name)
 }
 
-// ReadOwn reads a small file the run owns (a sidecar, a metrics file)
-// through openOwn, at most limit bytes.
-func ReadOwn(path string, limit int64) ([]byte, error) {
-	f, err := openOwn(path, os.O_RDONLY, 0)
+// Read reads a small file the run owns (a sidecar, a metrics file)
+// through Open, at most limit bytes.
+func Read(path string, limit int64) ([]byte, error) {
+	f, err := Open(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -129,43 +129,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// ErrLocked is returned by Lock when another run holds the outcome file.
-var ErrLocked = errors.New("another run holds this outcome file")
-
-// LockPath is the lock file of the outcome file at out.
-func LockPath(out string) string { return out + ".lock" }
-
-// Lock takes the run's exclusive lock on the outcome file out: flock(2) on
-// out.lock, a file of its own that is created (mode 0600) if missing and
-// never renamed nor removed. The outcome file itself cannot carry the lock:
-// Compact renames a new file over it, and a lock on the old inode would not
-// keep a second run off the new one. The lock is held until release is
-// called or the process ends, however it ends.
-//
-// flock is advisory: it keeps other bulkrevoke runs off the file, not other
-// programs. On a network filesystem it holds across machines only where the
-// filesystem passes flock on to the server (see the README).
-func Lock(out string) (release func(), err error) {
-	path := LockPath(out)
-	f, err := openOwn(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock file %s: %w", path, err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		f.Close()
-		return nil, fmt.Errorf("outcome file %s: %w (lock %s): let it finish, or stop it, before starting another", out, ErrLocked, path)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock file %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }

@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -63,9 +64,9 @@ func TestOutputsNeverThroughALink(t *testing.T) {
 			return err
 		},
 		"WriteAtomic": func(p string) error {
-			return WriteAtomic(p, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, "new\n"); return err })
+			return ownfile.WriteAtomic(p, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, "new\n"); return err })
 		},
-		"ProbeAtomic": ProbeAtomic,
+		"ProbeAtomic": ownfile.ProbeAtomic,
 		"Compact":     Compact,
 		"Lock": func(p string) error {
 			release, err := Lock(strings.TrimSuffix(p, ".lock"))
@@ -93,7 +94,7 @@ func TestOutputsNeverThroughALink(t *testing.T) {
 			if err := os.Symlink(target, path); err != nil {
 				t.Fatal(err)
 			}
-			if err := write(path); !errors.Is(err, ErrNotRegular) {
+			if err := write(path); !errors.Is(err, ownfile.ErrNotRegular) {
 				t.Errorf("through a symbolic link to a file: error %v, want ErrNotRegular", err)
 			}
 			if after := stateOf(t, target); !bytes.Equal(after.content, before.content) || after.mode != before.mode {
@@ -119,7 +120,7 @@ func TestOutputsNeverThroughALink(t *testing.T) {
 			if err := syscall.Mkfifo(path, 0o600); err != nil {
 				t.Skipf("mkfifo: %v", err)
 			}
-			if err := write(path); !errors.Is(err, ErrNotRegular) {
+			if err := write(path); !errors.Is(err, ownfile.ErrNotRegular) {
 				t.Errorf("onto a FIFO: error %v, want ErrNotRegular", err)
 			}
 			if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {

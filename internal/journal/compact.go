@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"slices"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 )
 
 // compactWindow is how much of the journal rewrite reads at a time.
@@ -88,13 +90,13 @@ func Compact(path string) error {
 // rewrite writes the header and the records at spans, in order, into a
 // temporary file and renames it over path.
 func rewrite(path string, format Format, spans []span) error {
-	src, err := openOwn(path, os.O_RDONLY, 0)
+	src, err := ownfile.Open(path, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 
-	return WriteAtomic(path, 0o600, func(tmp io.Writer) error {
+	return ownfile.WriteAtomic(path, 0o600, func(tmp io.Writer) error {
 		return copySpans(tmp, src, format, spans)
 	})
 }

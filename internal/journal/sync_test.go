@@ -1,4 +1,4 @@
-package cli
+package journal
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
-// fakeOutcomes counts what the syncer asks of the outcome file.
+// fakeOutcomes counts what the Syncer asks of the outcome file.
 type fakeOutcomes struct {
 	writes, syncs int
 	syncErr       error
@@ -65,17 +65,17 @@ func TestSyncerSyncsWithinAPeriod(t *testing.T) {
 			t.Parallel()
 			out := &fakeOutcomes{syncErr: tc.syncErr}
 			timers := &fakeTimers{}
-			s := newSyncer(out, time.Second)
+			s := NewSyncer(out, time.Second)
 			s.afterFunc = timers.afterFunc
 			var err error
 			for _, step := range tc.steps {
 				switch step {
 				case 'w':
-					err = s.write(revoke.Outcome{Line: 2})
+					err = s.Write(revoke.Outcome{Line: 2})
 				case 'f':
 					timers.fire()
 				case 's':
-					err = s.stop()
+					err = s.Stop()
 				}
 			}
 			if len(timers.armed) != tc.wantTimers || out.syncs != tc.wantSyncs {

@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"cmp"
@@ -27,7 +27,7 @@ func FuzzReadJournal(f *testing.F) {
 			t.Fatal(err)
 		}
 		var got []revoke.Outcome
-		torn, err := ReadJournal(path, func(o revoke.Outcome) error {
+		torn, err := Read(path, func(o revoke.Outcome) error {
 			got = append(got, o)
 			return nil
 		})

@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"errors"
@@ -48,9 +48,9 @@ func TestReadJournalErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := ReadJournal(path, func(revoke.Outcome) error { return nil })
+			_, err := Read(path, func(revoke.Outcome) error { return nil })
 			if err == nil {
-				t.Fatal("ReadJournal succeeded, want an error")
+				t.Fatal("Read succeeded, want an error")
 			}
 			for _, s := range append(tt.want, path) {
 				if !strings.Contains(err.Error(), s) {
@@ -117,7 +117,7 @@ func TestReadJournalStopsOnCallerError(t *testing.T) {
 			writeOutcomes(t, path, sample...)
 			stop := errors.New("stop")
 			var seen []int64
-			_, err := ReadJournal(path, func(o revoke.Outcome) error {
+			_, err := Read(path, func(o revoke.Outcome) error {
 				seen = append(seen, o.Line)
 				if len(seen) == 2 {
 					return stop
@@ -125,7 +125,7 @@ func TestReadJournalStopsOnCallerError(t *testing.T) {
 				return nil
 			})
 			if err != stop {
-				t.Fatalf("ReadJournal = %v, want the caller's error as is", err)
+				t.Fatalf("Read = %v, want the caller's error as is", err)
 			}
 			if !slices.Equal(seen, []int64{2, 3}) {
 				t.Fatalf("saw lines %v, want [2 3] then stop", seen)
@@ -137,8 +137,8 @@ func TestReadJournalStopsOnCallerError(t *testing.T) {
 func TestReadJournalMissingFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "nope.csv")
-	_, err := ReadJournal(path, func(revoke.Outcome) error { return nil })
+	_, err := Read(path, func(revoke.Outcome) error { return nil })
 	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
-		t.Fatalf("ReadJournal = %v, want a not-exist error naming the file", err)
+		t.Fatalf("Read = %v, want a not-exist error naming the file", err)
 	}
 }

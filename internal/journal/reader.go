@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"bufio"
@@ -10,9 +10,8 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -20,7 +19,7 @@ import (
 // (one huge line) fails instead of eating memory.
 const maxLineBytes = 16 << 20
 
-// ReadJournal streams the outcomes of an outcome file to fn in file order.
+// Read streams the outcomes of an outcome file to fn in file order.
 //
 // A torn last line (no trailing newline: the writer died mid-write) is
 // skipped and reported with torn=true; resume redoes that row. Anything else
@@ -29,7 +28,7 @@ const maxLineBytes = 16 << 20
 // target is not a fingerprint) is an error naming the
 // file and the line. Blank lines are skipped. An error returned by fn stops
 // the read and is returned as is.
-func ReadJournal(path string, fn func(revoke.Outcome) error) (torn bool, err error) {
+func Read(path string, fn func(revoke.Outcome) error) (torn bool, err error) {
 	return scan(path, func(r record) error { return fn(r.outcome) })
 }
 
@@ -47,7 +46,7 @@ func scan(path string, fn func(record) error) (torn bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	f, err := openOwn(path, os.O_RDONLY, 0)
+	f, err := ownfile.Open(path, os.O_RDONLY, 0)
 	if err != nil {
 		return false, fmt.Errorf("read outcome file %s: %w", path, err)
 	}
@@ -79,8 +78,8 @@ func scanCSV(path string, r io.Reader, fn func(record) error) error {
 	if err != nil {
 		return fmt.Errorf("read outcome file %s: header: %w", path, err)
 	}
-	if !slices.Equal(header, columns) {
-		return fmt.Errorf("read outcome file %s: line 1: header is %q, want %q", path, header, columns)
+	if !slices.Equal(header, columnNames) {
+		return fmt.Errorf("read outcome file %s: line 1: header is %q, want %q", path, header, columnNames)
 	}
 	start := cr.InputOffset()
 	for {
@@ -102,31 +101,6 @@ func scanCSV(path string, r io.Reader, fn func(record) error) error {
 		}
 		start = end
 	}
-}
-
-func decodeCSV(f []string) (revoke.Outcome, error) {
-	o := revoke.Outcome{
-		Kind:          input.Kind(decodeCell(f[1])),
-		Target:        decodeCell(f[2]),
-		ConsumerKey:   decodeCell(f[3]),
-		Status:        revoke.Status(decodeCell(f[4])),
-		Error:         decodeCell(f[7]),
-		CorrelationID: decodeCell(f[8]),
-	}
-	var err error
-	if o.Line, err = strconv.ParseInt(f[0], 10, 64); err != nil {
-		return o, fmt.Errorf("column line: %w", err)
-	}
-	if o.HTTPStatus, err = strconv.Atoi(f[5]); err != nil {
-		return o, fmt.Errorf("column http_status: %w", err)
-	}
-	if o.Attempts, err = strconv.Atoi(f[6]); err != nil {
-		return o, fmt.Errorf("column attempts: %w", err)
-	}
-	if o.DurationMS, err = strconv.ParseInt(f[9], 10, 64); err != nil {
-		return o, fmt.Errorf("column duration_ms: %w", err)
-	}
-	return o, validate(o)
 }
 
 func scanJSONL(path string, r io.Reader, fn func(record) error) error {
@@ -169,29 +143,15 @@ func scanJSONL(path string, r io.Reader, fn func(record) error) error {
 	return nil
 }
 
-// MaxLine bounds the line numbers an outcome file may hold. Readers keep
-// per-line state (a bit or a byte a line), and no real input has two billion
-// lines, so a larger number means a damaged file, not a reason to allocate
-// gigabytes.
-const MaxLine = 1 << 31
+// errHasOutcome stops Empty's read at the first outcome.
+var errHasOutcome = errors.New("outcome file holds an outcome")
 
-// validate rejects values no writer produces: a sign that the file is not an
-// outcome file or was damaged.
-func validate(o revoke.Outcome) error {
-	switch {
-	case o.Line < 1 || o.Line >= MaxLine:
-		return fmt.Errorf("line field is %d, want an input line number >= 1 and < %d", o.Line, int64(MaxLine))
-	case !knownStatus(o.Status):
-		return fmt.Errorf("unknown status %q", o.Status)
-	case o.Kind == input.KindToken && !input.IsFingerprint(o.Target):
-		// The target is not quoted: it may be the token itself.
-		return fmt.Errorf("target of a token row is not a fingerprint (sha256: and %d hex digits)", input.FingerprintDigits)
-	case o.HTTPStatus < 0:
-		return fmt.Errorf("negative http_status %d", o.HTTPStatus)
-	case o.Attempts < 0:
-		return fmt.Errorf("negative attempts %d", o.Attempts)
-	case o.DurationMS < 0:
-		return fmt.Errorf("negative duration_ms %d", o.DurationMS)
+// Empty reports whether the outcome file at path holds no complete
+// outcome (it may hold a header, or a torn line).
+func Empty(path string) (bool, error) {
+	_, err := Read(path, func(revoke.Outcome) error { return errHasOutcome })
+	if errors.Is(err, errHasOutcome) {
+		return false, nil
 	}
-	return nil
+	return err == nil, err
 }

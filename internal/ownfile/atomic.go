@@ -1,6 +1,7 @@
-package report
+package ownfile
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 // refused (ErrNotRegular) and left as it is: rename(2) would not follow a
 // link, but it would replace it.
 func WriteAtomic(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
-	if err := checkTarget(path); err != nil {
+	if err := CheckTarget(path); err != nil {
 		return err
 	}
 	dir := filepath.Dir(path)
@@ -41,11 +42,24 @@ func WriteAtomic(path string, mode os.FileMode, write func(io.Writer) error) (er
 		return err
 	}
 	// Checked again: the write may have taken a while.
-	if err := checkTarget(path); err != nil {
+	if err := CheckTarget(path); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
+}
+
+// SyncDir makes a created or renamed directory entry durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }

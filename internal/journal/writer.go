@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"bytes"
@@ -9,10 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -30,10 +30,13 @@ type Writer struct {
 	// leaves at most one torn line, always the last.
 	buf bytes.Buffer
 	// encoding/csv rather than gocsv: gocsv reflects over the struct on every
-	// call, and all it would add is the header, which columns already gives.
+	// call, and all it would add is the header, which csvHeader already gives.
 	csv    *csv.Writer
 	json   *json.Encoder
-	record [10]string
+	record [len(columns)]string
+	// out is the outcome being encoded; held here, so that handing it to
+	// the column table does not move every Write's argument to the heap.
+	out revoke.Outcome
 
 	// err is sticky: after a failed write the file may end in a partial line,
 	// and appending after it would bury that torn line mid-file.
@@ -56,7 +59,7 @@ func Create(path string, force bool) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTarget(path); err != nil {
+	if err := ownfile.CheckTarget(path); err != nil {
 		return nil, fmt.Errorf("create outcome file %s: %w", path, err)
 	}
 	if !force {
@@ -91,7 +94,7 @@ func Create(path string, force bool) (*Writer, error) {
 	}
 	// The directory entry must survive a machine crash too, or the journal a
 	// resume needs could vanish with it.
-	if err := syncDir(dir); err != nil {
+	if err := ownfile.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create outcome file %s: %w", path, err)
 	}
@@ -101,7 +104,7 @@ func Create(path string, force bool) (*Writer, error) {
 // nameFile gives the finished temporary file tmp its name path.
 func nameFile(tmp, path string, replace bool) error {
 	if replace {
-		if err := checkTarget(path); err != nil {
+		if err := ownfile.CheckTarget(path); err != nil {
 			return fmt.Errorf("create outcome file %s: %w", path, err)
 		}
 		if err := os.Rename(tmp, path); err != nil {
@@ -120,7 +123,7 @@ func nameFile(tmp, path string, replace bool) error {
 		// claim the name exclusively, then rename onto the claim. Between
 		// the two the name holds an empty file, which a resume refuses as
 		// not an outcome file rather than guess at.
-		claim, cerr := openOwn(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		claim, cerr := ownfile.Open(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(cerr, fs.ErrExist) {
 			return fmt.Errorf("create outcome file %s: it already exists: use --force to overwrite it or --resume to continue it: %w", path, cerr)
 		}
@@ -138,7 +141,7 @@ func nameFile(tmp, path string, replace bool) error {
 }
 
 // Append opens an existing outcome file to continue it (resume). It must be
-// an outcome file (CheckJournal); anything else is refused and left exactly
+// an outcome file (Check); anything else is refused and left exactly
 // as it was. If its last line is torn (no trailing newline: the process died
 // mid-write) it is truncated away first, so that row is done again.
 func Append(path string) (*Writer, error) {
@@ -146,7 +149,7 @@ func Append(path string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := openOwn(path, os.O_RDWR|os.O_APPEND, 0)
+	f, err := ownfile.Open(path, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open outcome file %s to resume: %w", path, err)
 	}
@@ -166,22 +169,22 @@ func Append(path string) (*Writer, error) {
 	return newWriter(f, format), nil
 }
 
-// ErrNotJournal is wrapped by CheckJournal's refusals.
+// ErrNotJournal is wrapped by Check's refusals.
 var ErrNotJournal = errors.New("not an outcome file")
 
-// CheckJournal tells whether the file at path is an outcome file that a
+// Check tells whether the file at path is an outcome file that a
 // resume may continue, without changing it. A CSV outcome file starts with
 // the outcome header line, exactly: Create never leaves one without it. A
 // JSONL outcome file has no header; it is either empty (what Create makes)
 // or starts with a record as Write encodes one, `{"line":` first (a torn
 // first record at least begins like one). Whether every later line is an
-// outcome is for the reader (ReadJournal) to say.
-func CheckJournal(path string) error {
+// outcome is for the reader (Read) to say.
+func Check(path string) error {
 	format, err := FormatOf(path)
 	if err != nil {
 		return err
 	}
-	f, err := openOwn(path, os.O_RDONLY, 0)
+	f, err := ownfile.Open(path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("outcome file %s: %w", path, err)
 	}
@@ -258,21 +261,13 @@ func (w *Writer) Write(o revoke.Outcome) error {
 	if w.err != nil {
 		return w.err
 	}
-	o = normalise(o)
+	w.out = normalise(o)
+	o = w.out
 	w.buf.Reset()
 	switch w.format {
 	case CSV:
 		r := &w.record
-		r[0] = strconv.FormatInt(o.Line, 10)
-		r[1] = encodeCell(string(o.Kind))
-		r[2] = encodeCell(o.Target)
-		r[3] = encodeCell(o.ConsumerKey)
-		r[4] = encodeCell(string(o.Status))
-		r[5] = strconv.Itoa(o.HTTPStatus)
-		r[6] = strconv.Itoa(o.Attempts)
-		r[7] = encodeCell(o.Error)
-		r[8] = encodeCell(o.CorrelationID)
-		r[9] = strconv.FormatInt(o.DurationMS, 10)
+		encodeCSV(&w.out, r)
 		if err := w.csv.Write(r[:]); err != nil {
 			return fmt.Errorf("encode outcome of line %d: %w", o.Line, err)
 		}
@@ -351,17 +346,4 @@ func completeSize(f *os.File) (size, complete int64, err error) {
 		end = start
 	}
 	return size, 0, nil
-}
-
-// syncDir makes a created or renamed directory entry durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

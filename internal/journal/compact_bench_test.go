@@ -1,4 +1,4 @@
-package report
+package journal
 
 import (
 	"io"
@@ -16,7 +16,7 @@ import (
 // it (each row a few places from its line). B/op is what a run's peak
 // memory pays for at the end:
 //
-//	go test -run '^$' -bench Compact -benchmem ./internal/report
+//	go test -run '^$' -bench Compact -benchmem ./internal/journal
 func BenchmarkCompact(b *testing.B) {
 	const rows, workers = 200_000, 64
 	for _, tc := range []struct {

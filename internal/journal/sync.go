@@ -1,28 +1,13 @@
-package cli
+package journal
 
 import (
-	"errors"
 	"sync"
 	"time"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
-// errHasOutcome stops journalEmpty's read at the first outcome.
-var errHasOutcome = errors.New("outcome file holds an outcome")
-
-// journalEmpty reports whether the outcome file at path holds no complete
-// outcome (it may hold a header, or a torn line).
-func journalEmpty(path string) (bool, error) {
-	_, err := report.ReadJournal(path, func(revoke.Outcome) error { return errHasOutcome })
-	if errors.Is(err, errHasOutcome) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// outcomeWriter is what the syncer needs of a *report.Writer.
+// outcomeWriter is what a Syncer needs of a *Writer.
 type outcomeWriter interface {
 	Write(revoke.Outcome) error
 	Sync() error
@@ -31,12 +16,12 @@ type outcomeWriter interface {
 // stopper is a timer that can be disarmed, such as a *time.Timer.
 type stopper interface{ Stop() bool }
 
-// syncer writes outcomes and commits them to stable storage at most once a
+// Syncer writes outcomes and commits them to stable storage at most once a
 // period, and at most a period after each row: the first row after a sync
 // arms a timer, and the timer syncs. A fast run pays one fsync a period, not
 // one a row, and a lull (every worker waiting out a Retry-After) cannot leave
 // a row unsynced for longer than the period.
-type syncer struct {
+type Syncer struct {
 	period    time.Duration
 	afterFunc func(time.Duration, func()) stopper
 
@@ -47,17 +32,18 @@ type syncer struct {
 	err    error // a failed background sync; sticky
 }
 
-func newSyncer(w outcomeWriter, period time.Duration) *syncer {
-	return &syncer{
+// NewSyncer writes outcomes to w and syncs them at most a period apart.
+func NewSyncer(w outcomeWriter, period time.Duration) *Syncer {
+	return &Syncer{
 		w:         w,
 		period:    period,
 		afterFunc: func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) },
 	}
 }
 
-// write appends o and makes sure a sync is due. It returns the error of an
+// Write appends o and makes sure a sync is due. It returns the error of an
 // earlier background sync, if any, so that the run stops on it.
-func (s *syncer) write(o revoke.Outcome) error {
+func (s *Syncer) Write(o revoke.Outcome) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -72,7 +58,7 @@ func (s *syncer) write(o revoke.Outcome) error {
 	return nil
 }
 
-func (s *syncer) sync() {
+func (s *Syncer) sync() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.timer = nil
@@ -82,9 +68,9 @@ func (s *syncer) sync() {
 	s.err = s.w.Sync()
 }
 
-// stop disarms the timer and returns the error of a failed background sync.
+// Stop disarms the timer and returns the error of a failed background sync.
 // The caller then closes the file, which syncs what is left.
-func (s *syncer) stop() error {
+func (s *Syncer) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
