@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 )
 
 // applyJobFile sets flags from a YAML job file whose keys are the flag names
@@ -123,7 +123,7 @@ func readJobFile(path string) ([]byte, error) {
 	if fi, err := f.Stat(); err != nil {
 		return nil, fmt.Errorf("read job file: %w", err)
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("job file %s: want a regular file, not %s", path, endpoint.ModeText(fi.Mode()))
+		return nil, fmt.Errorf("job file %s: want a regular file, not %s", path, ownfile.ModeText(fi.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxJobFileBytes+1))
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -22,6 +21,7 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/journal"
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -422,7 +422,7 @@ func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
 			f, size, sum, done, err = spoolInput(src, spoolDir(cfg))
 			src.Close()
 			if err != nil {
-				return nil, &usageError{fmt.Errorf("input %s (a %s, read once): %w", cfg.Input, fileKind(fi.Mode()), err)}
+				return nil, &usageError{fmt.Errorf("input %s (%s, read once): %w", cfg.Input, ownfile.ModeText(fi.Mode()), err)}
 			}
 		}
 	}
@@ -449,20 +449,6 @@ func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
 		return fail(fmt.Errorf("input %s: %w", cfg.Input, err))
 	}
 	return &openedInput{rows: rows, total: total, sum: sum, lines: lines, close: done}, nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "pipe"
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "file that is not a regular file"
 }
 
 // rootCAs, when set, replaces the system's CA certificates. Only tests set

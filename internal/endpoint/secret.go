@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 )
 
 // MaxSecretBytes bounds a secret file: a token or a client secret is a few
@@ -91,7 +93,7 @@ func ReadSecretFile(flag, path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: cannot read the file (%s)", flag, reason(err))
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: want a regular file, not %s", flag, ModeText(fi.Mode()))
+		return nil, fmt.Errorf("%s: want a regular file, not %s", flag, ownfile.ModeText(fi.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSecretBytes+1))
 	if err != nil {
@@ -116,19 +118,4 @@ func reason(err error) string {
 		return pe.Err.Error()
 	}
 	return "read error"
-}
-
-// ModeText names a file type that is not a regular file: "a directory".
-func ModeText(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }

@@ -48,7 +48,7 @@ func checkRegular(f *os.File, path string) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is %s, not a regular file: refusing to use it (%w)", path, describeMode(fi.Mode()), ErrNotRegular)
+		return fmt.Errorf("%s is %s, not a regular file: refusing to use it (%w)", path, ModeText(fi.Mode()), ErrNotRegular)
 	}
 	return nil
 }
@@ -65,12 +65,14 @@ func CheckTarget(path string) error {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return fmt.Errorf("%s is a symbolic link: refusing to write through it or replace it (%w)", path, ErrNotRegular)
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s is %s, not a regular file: refusing to replace it (%w)", path, describeMode(fi.Mode()), ErrNotRegular)
+		return fmt.Errorf("%s is %s, not a regular file: refusing to replace it (%w)", path, ModeText(fi.Mode()), ErrNotRegular)
 	}
 	return nil
 }
 
-func describeMode(m fs.FileMode) string {
+// ModeText names a file type that is not a regular file, for messages:
+// "a symbolic link", "a FIFO", "a directory".
+func ModeText(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
 		return "a symbolic link"
@@ -80,10 +82,12 @@ func describeMode(m fs.FileMode) string {
 		return "a FIFO"
 	case m&fs.ModeSocket != 0:
 		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
 	case m&fs.ModeDevice != 0:
 		return "a device"
 	}
-	return "not a regular file"
+	return "a special file"
 }
 
 // ProbeAtomic checks, before a run sends anything, that WriteAtomic will be
