@@ -20,7 +20,7 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
-// Defaults, documented in the README and in the usage text.
+// Defaults, documented in docs/FLAGS.md and in the usage text.
 const (
 	DefaultRate        = 25 // requests/s: 1,500 a minute, well under the 4,000 a minute other Concur APIs allow
 	DefaultMaxAttempts = revoke.DefaultMaxAttempts

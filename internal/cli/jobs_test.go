@@ -18,7 +18,7 @@ const jobDir = "../../jobs"
 
 // sampleInput is the repository's sample, the README's first command: 9
 // data rows on lines 2–10, line 9 a duplicate of line 2, none invalid.
-// sampleWithErrors, the README's dry-run example, is the same with two
+// sampleWithErrors, the dry-run example of docs/OPERATIONS.md, is the same with two
 // invalid rows after them: line 11 a user without consumerKey, line 12 a
 // token and a user on one row.
 const (
@@ -53,7 +53,7 @@ func checkSampleOutcomes(t *testing.T, path string, invalid ...int64) {
 var sampleInvalid = []int64{11, 12}
 
 // TestJobFilesDryRun runs every job file in jobs/ through the real parser
-// and a whole dry run, as the README shows from the repository root:
+// and a whole dry run, as docs/OPERATIONS.md shows from the repository root:
 // bulkrevoke run --job jobs/X.yaml --dry-run sample-input-with-errors.csv
 //
 // It is not parallel: the job files' relative paths resolve against the

@@ -88,7 +88,7 @@ func (e *APIError) Suspect() bool {
 // successShapes is every body that counts as a revocation when the status
 // is 2xx, after a UTF-8 BOM and surrounding whitespace are dropped; nothing
 // else does. Concur documents the answer as "None"; its own SDK reads an
-// empty body as {} and accepts only that. The README's answer table lists
+// empty body as {} and accepts only that. The answer table of docs/ANSWERS.md lists
 // the same shapes: keep them together.
 var successShapes = []struct {
 	name  string

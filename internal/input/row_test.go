@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestFingerprint checks the shape the README's lookup recipe relies on:
+// TestFingerprint checks the shape the lookup recipe of docs/OUTCOMES.md relies on:
 // "sha256:" and the first 16 hex digits of the SHA-256 of the bare token,
 // which is what `printf %s "$TOKEN" | sha256sum | cut -c1-16` prints.
 func TestFingerprint(t *testing.T) {

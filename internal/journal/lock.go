@@ -24,7 +24,7 @@ func LockPath(out string) string { return out + ".lock" }
 //
 // flock is advisory: it keeps other bulkrevoke runs off the file, not other
 // programs. On a network filesystem it holds across machines only where the
-// filesystem passes flock on to the server (see the README).
+// filesystem passes flock on to the server (see docs/OUTCOMES.md).
 func Lock(out string) (release func(), err error) {
 	path := LockPath(out)
 	f, err := ownfile.Open(path, os.O_RDWR|os.O_CREATE, 0o600)

@@ -163,7 +163,7 @@ func index(s revoke.Status) int {
 	return i
 }
 
-// Log keys of the progress line, documented in the README.
+// Log keys of the progress line, documented in docs/OPERATIONS.md.
 const (
 	keyDone     = "done"
 	keyTotal    = "input_rows"

@@ -92,7 +92,7 @@ func (e *APIError) Fatal() bool {
 // is 2xx, after a UTF-8 BOM and surrounding whitespace are dropped; nothing
 // else does. RFC 7009 §2.2 answers 200 with no body; some servers send an
 // empty JSON object. A body that shows failure ({"success":false},
-// {"error":…}, a page) is no revocation, whatever the status. The README's
+// {"error":…}, a page) is no revocation, whatever the status. docs/ANSWERS.md's
 // answer table lists the same shapes: keep them together.
 var successShapes = []struct {
 	name  string

@@ -227,9 +227,9 @@ func checkPod(t *testing.T, name string, spec corev1.PodTemplateSpec, claims []s
 			if !m.ReadOnly {
 				t.Errorf("%s: mount %s of the job files should be read-only", name, m.Name)
 			}
-			// The README's kubectl create configmap command names it.
+			// The kubectl create configmap command of docs/OPERATIONS.md names it.
 			if v.ConfigMap.Name != "bulkrevoke-jobs" {
-				t.Errorf("%s: config map %q: the README creates bulkrevoke-jobs", name, v.ConfigMap.Name)
+				t.Errorf("%s: config map %q: docs/OPERATIONS.md creates bulkrevoke-jobs", name, v.ConfigMap.Name)
 			}
 		case v.Secret != nil:
 			if !m.ReadOnly {

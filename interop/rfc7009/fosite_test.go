@@ -237,7 +237,7 @@ func TestAgainstFosite(t *testing.T) {
 					t.Errorf("untouched token %d was revoked", i)
 				}
 			}
-			// The README's caveat, shown: a token issued to another client
+			// The caveat of docs/ANSWERS.md, shown: a token issued to another client
 			// is not revoked, yet fosite answers 200 (RFC 7009 would have it
 			// refused with unauthorized_client). A 200 proves the server
 			// accepted the request, not that the token died.
