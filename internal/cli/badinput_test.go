@@ -190,7 +190,7 @@ func runCorpusFile(t *testing.T, path string, rows map[int64]rowWant, refused st
 		b, err := os.ReadFile(out)
 		wantFile := ""
 		if ext == ".csv" {
-			wantFile = "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n"
+			wantFile = "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms,settled_at,run_id\n"
 		}
 		if err != nil || string(b) != wantFile {
 			t.Errorf("empty run left outcome file %q (%v), want %q", b, err, wantFile)

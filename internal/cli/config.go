@@ -29,6 +29,10 @@ const (
 
 // Config is everything a run needs, gathered from flags and environment.
 type Config struct {
+	// runID names this process run in every outcome row it writes, every
+	// log line, the summary and the sidecar (see newRunID).
+	runID string
+
 	Input       string // path, or "-" for standard input
 	InputFormat input.Format
 	Out         string

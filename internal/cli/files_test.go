@@ -149,7 +149,7 @@ func TestOutputsNeverThroughALink(t *testing.T) {
 				in := writeFile(t, dir, "in.csv", "token\ntok-link-1\n")
 				out := filepath.Join(dir, "link.csv")
 				path := o.path(out)
-				victim := writeFile(t, dir, "victim.csv", "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\nprecious\n")
+				victim := writeFile(t, dir, "victim.csv", "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms,settled_at,run_id\nprecious\n")
 				if err := os.Chmod(victim, 0o644); err != nil {
 					t.Fatal(err)
 				}

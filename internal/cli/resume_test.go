@@ -30,7 +30,7 @@ import (
 // header, so an empty one is not ours; TestResumeOnlyOutcomeFiles.)
 func TestResumeWithoutOutcomes(t *testing.T) {
 	t.Parallel()
-	header := "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n"
+	header := "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms,settled_at,run_id\n"
 	cases := []struct {
 		name     string
 		outcomes string // the outcome file left behind
@@ -40,7 +40,7 @@ func TestResumeWithoutOutcomes(t *testing.T) {
 		{"header only, no sidecar", header, "", ExitOK},
 		{"header and a torn line, no sidecar", header + "2,token,sha256:ab", "", ExitOK},
 		{"header only, sidecar of another input", header, `{"input":"old.csv","input_sha256":"00"}`, ExitOK},
-		{"outcomes, no sidecar", header + "2,token,sha256:0123456789abcdef,,revoked,200,1,,,5\n", "", ExitUsage},
+		{"outcomes, no sidecar", header + "2,token,sha256:0123456789abcdef,,revoked,200,1,,,5,,\n", "", ExitUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,17 +162,17 @@ func TestResumeRedoesTornLastLine(t *testing.T) {
 // the line, and leaves the file as it was.
 func TestResumeRefusesDamagedJournal(t *testing.T) {
 	t.Parallel()
-	header := "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n"
-	good := "2,token,sha256:0123456789abcdef,,revoked,200,1,,,5\n"
+	header := "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms,settled_at,run_id\n"
+	good := "2,token,sha256:0123456789abcdef,,revoked,200,1,,,5,,\n"
 	cases := []struct {
 		name, outcomes, want string
 	}{
-		{"unknown status", header + good + "3,token,sha256:0123456789abcdee,,maybe,200,1,,,5\n" + good, "line 3"},
+		{"unknown status", header + good + "3,token,sha256:0123456789abcdee,,maybe,200,1,,,5,,\n" + good, "line 3"},
 		{"missing columns", header + good + "3,token\n" + good, "line 3"},
 		{"not an outcome file", "token,user,consumerKey\nabc,,\n", "line 1"},
-		{"line number zero", header + "0,token,sha256:0123456789abcdef,,revoked,200,1,,,5\n", "line 2"},
-		{"token row naming a token, not a fingerprint", header + good + "3,token,tok-d-0001,,revoked,200,1,,,5\n", "line 3"},
-		{"token row with a 48-bit fingerprint", header + good + "3,token,sha256:0123456789ab,,revoked,200,1,,,5\n", "line 3"},
+		{"line number zero", header + "0,token,sha256:0123456789abcdef,,revoked,200,1,,,5,,\n", "line 2"},
+		{"token row naming a token, not a fingerprint", header + good + "3,token,tok-d-0001,,revoked,200,1,,,5,,\n", "line 3"},
+		{"token row with a 48-bit fingerprint", header + good + "3,token,sha256:0123456789ab,,revoked,200,1,,,5,,\n", "line 3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

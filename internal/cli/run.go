@@ -51,6 +51,7 @@ const (
 	// keyInputRows is the input's row count (the shard's with --shard),
 	// wherever a line holds it: starting and progress.
 	keyInputRows = "input_rows"
+	keyRunID     = "run_id"
 )
 
 // errRows marks a run that finished with failed rows, errInvalid one whose
@@ -92,8 +93,9 @@ func exitCodeOf(err error) int {
 // line for a person. json is set once the log format is known; log once
 // the logger exists.
 type ending struct {
-	json bool
-	log  *zerolog.Logger
+	json  bool
+	log   *zerolog.Logger
+	runID string
 }
 
 // tell says what went wrong and what to do next. Failed or invalid rows
@@ -114,7 +116,11 @@ func (e *ending) tell(stderr io.Writer, err error, code int) {
 	if e.json {
 		log := e.log
 		if log == nil {
-			l := zerolog.New(zerolog.SyncWriter(stderr)).With().Timestamp().Logger()
+			c := zerolog.New(zerolog.SyncWriter(stderr)).With().Timestamp()
+			if e.runID != "" {
+				c = c.Str(keyRunID, e.runID)
+			}
+			l := c.Logger()
 			log = &l
 		}
 		msg := "refused before sending anything"
@@ -173,6 +179,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	// From here the log format is known: a refusal below is in it too.
 	end.json = !consoleLogs(cfg, stderr)
+	cfg.runID = newRunID()
+	end.runID = cfg.runID
 	// One run per outcome file, from before its first byte is written to
 	// after its summary: a run refused here writes nothing at all, not even
 	// a summary, since the files named belong to the run that holds them.
@@ -251,7 +259,7 @@ func newLogger(cfg Config, stderr, out io.Writer) zerolog.Logger {
 	if console {
 		w = zerolog.SyncWriter(zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly})
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	return zerolog.New(w).Level(level).With().Timestamp().Str(keyRunID, cfg.runID).Logger()
 }
 
 // execute runs a parsed configuration: opens the input, the outcome file
@@ -306,6 +314,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	// most the last second of rows.
 	syncs := journal.NewSyncer(w, time.Second)
 	record := func(o revoke.Outcome) error {
+		o.RunID = cfg.runID
 		if err := syncs.Write(o); err != nil {
 			return fmt.Errorf("write outcome file %s: %w", cfg.Out, err)
 		}

@@ -101,7 +101,7 @@ func TestCompactManyRedos(t *testing.T) {
 func TestCompactHandMadeFiles(t *testing.T) {
 	t.Parallel()
 	rec := func(line, status string) string {
-		return line + ",user,vicky,k," + status + ",200,1,,c1,42\n"
+		return line + ",user,vicky,k," + status + ",200,1,,c1,42,2026-12-01T22:30:00.123Z,r1\n"
 	}
 	tests := []struct {
 		name    string
@@ -120,7 +120,7 @@ func TestCompactHandMadeFiles(t *testing.T) {
 		{
 			name:    "csv quoted header and crlf records kept byte for byte",
 			file:    "o.csv",
-			content: `"line","kind",target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms` + "\r\n" + strings.Replace(rec("3", "failed"), "\n", "\r\n", 1) + rec("2", "revoked"),
+			content: `"line","kind",target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms,settled_at,run_id` + "\r\n" + strings.Replace(rec("3", "failed"), "\n", "\r\n", 1) + rec("2", "revoked"),
 			want:    csvHeader + rec("2", "revoked") + strings.Replace(rec("3", "failed"), "\n", "\r\n", 1),
 			rewrite: true,
 		},

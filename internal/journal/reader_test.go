@@ -12,8 +12,8 @@ import (
 )
 
 const (
-	goodCSV   = "2,user,vicky,k,revoked,200,1,,c1,42\n"
-	goodJSONL = `{"line":2,"kind":"user","target":"vicky","consumer_key":"k","status":"revoked","http_status":200,"attempts":1,"error":"","correlation_id":"c1","duration_ms":42}` + "\n"
+	goodCSV   = "2,user,vicky,k,revoked,200,1,,c1,42,2026-12-01T22:30:00.123Z,r1\n"
+	goodJSONL = `{"line":2,"kind":"user","target":"vicky","consumer_key":"k","status":"revoked","http_status":200,"attempts":1,"error":"","correlation_id":"c1","duration_ms":42,"settled_at":"2026-12-01T22:30:00.123Z","run_id":"r1"}` + "\n"
 )
 
 func TestReadJournalErrors(t *testing.T) {
@@ -31,8 +31,12 @@ func TestReadJournalErrors(t *testing.T) {
 		{name: "csv unknown status", file: "o.csv", content: csvHeader + goodCSV + strings.Replace(goodCSV, "revoked", "exploded", 1), want: []string{"line 3", `unknown status "exploded"`}},
 		{name: "csv non-numeric attempts", file: "o.csv", content: csvHeader + strings.Replace(goodCSV, ",1,", ",one,", 1), want: []string{"line 2", "attempts"}},
 		{name: "csv negative duration", file: "o.csv", content: csvHeader + strings.Replace(goodCSV, ",42", ",-42", 1), want: []string{"line 2", "duration_ms"}},
+		{name: "csv settled_at not RFC 3339", file: "o.csv", content: csvHeader + strings.Replace(goodCSV, "2026-12-01T22:30:00.123Z", "yesterday", 1), want: []string{"line 2", "settled_at"}},
+		{name: "csv settled_at not UTC", file: "o.csv", content: csvHeader + strings.Replace(goodCSV, "22:30:00.123Z", "22:30:00.123+01:00", 1), want: []string{"line 2", "settled_at"}},
+		{name: "csv old ten-column header", file: "o.csv", content: "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n2,user,vicky,k,revoked,200,1,,c1,42\n", want: []string{"line 1"}},
+		{name: "jsonl settled_at without milliseconds", file: "o.jsonl", content: strings.Replace(goodJSONL, "22:30:00.123Z", "22:30:00Z", 1), want: []string{"line 1", "settled_at"}},
 		{name: "csv line zero", file: "o.csv", content: csvHeader + "0" + goodCSV[1:], want: []string{"line 2", ">= 1"}},
-		{name: "csv bare quote", file: "o.csv", content: csvHeader + goodCSV + `3,user,bo"b,k,revoked,200,1,,c1,42` + "\n", want: []string{"line 3"}},
+		{name: "csv bare quote", file: "o.csv", content: csvHeader + goodCSV + `3,user,bo"b,k,revoked,200,1,,c1,42,2026-12-01T22:30:00.123Z,r1` + "\n", want: []string{"line 3"}},
 		{name: "csv line counted after blank lines", file: "o.csv", content: csvHeader + "\n\n" + strings.Replace(goodCSV, "200", "2xx", 1), want: []string{"line 4", "http_status"}},
 		{name: "jsonl bad json middle line", file: "o.jsonl", content: goodJSONL + `{"line":3,` + "\n" + goodJSONL, want: []string{"line 2"}},
 		{name: "jsonl unknown status", file: "o.jsonl", content: strings.Replace(goodJSONL, "revoked", "exploded", 1), want: []string{"line 1", `unknown status "exploded"`}},

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
@@ -61,6 +62,8 @@ var columns = [...]column{
 	textColumn("error", func(o *revoke.Outcome) *string { return &o.Error }),
 	textColumn("correlation_id", func(o *revoke.Outcome) *string { return &o.CorrelationID }),
 	intColumn("duration_ms", func(o *revoke.Outcome) *int64 { return &o.DurationMS }),
+	textColumn("settled_at", func(o *revoke.Outcome) *string { return &o.SettledAt }),
+	textColumn("run_id", func(o *revoke.Outcome) *string { return &o.RunID }),
 }
 
 // textColumn is a free-text field: its CSV cell is encoded for spreadsheets
@@ -149,8 +152,17 @@ func validate(o revoke.Outcome) error {
 		return fmt.Errorf("negative attempts %d", o.Attempts)
 	case o.DurationMS < 0:
 		return fmt.Errorf("negative duration_ms %d", o.DurationMS)
+	case o.SettledAt != "" && !settledText(o.SettledAt):
+		return fmt.Errorf("settled_at %q is not an RFC 3339 UTC time to the millisecond", o.SettledAt)
 	}
 	return nil
+}
+
+// settledText reports whether s is a time as SettledAt is written. Empty is
+// allowed: a record written by hand or by a test may leave it out.
+func settledText(s string) bool {
+	_, err := time.Parse(revoke.SettledLayout, s)
+	return err == nil
 }
 
 var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
@@ -178,5 +190,7 @@ func normalise(o revoke.Outcome) revoke.Outcome {
 	o.Status = revoke.Status(clean(string(o.Status)))
 	o.Error = clean(o.Error)
 	o.CorrelationID = clean(o.CorrelationID)
+	o.SettledAt = clean(o.SettledAt)
+	o.RunID = clean(o.RunID)
 	return o
 }

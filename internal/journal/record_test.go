@@ -64,14 +64,15 @@ func outcome(line int64, status revoke.Status, errText string) revoke.Outcome {
 	return revoke.Outcome{
 		Line: line, Kind: input.KindUser, Target: "vicky", ConsumerKey: "eZByXv2X41cJlC21pSVvRi",
 		Status: status, HTTPStatus: 200, Attempts: 1, Error: errText, DurationMS: 42,
+		SettledAt: "2026-12-01T22:30:00.123Z", RunID: "r1",
 	}
 }
 
 // sample is a handful of outcomes covering every status and the awkward
 // characters a server's error text can carry.
 var sample = []revoke.Outcome{
-	{Line: 2, Kind: input.KindToken, Target: input.Fingerprint("fdjhk2382kwkajsklwe8i3932kslswl"), Status: revoke.Revoked, HTTPStatus: 200, Attempts: 1, CorrelationID: "c0ffee-01", DurationMS: 183},
-	{Line: 3, Kind: input.KindUser, Target: "vicky@example.com", ConsumerKey: "eZByXv2X41cJlC21pSVvRi", Status: revoke.Failed, HTTPStatus: 503, Attempts: 5, Error: "concur: 503: <Error><Message>Service \"down\", retry later\nplease</Message></Error>", CorrelationID: "c0ffee-02", DurationMS: 61234},
+	{Line: 2, Kind: input.KindToken, Target: input.Fingerprint("fdjhk2382kwkajsklwe8i3932kslswl"), Status: revoke.Revoked, HTTPStatus: 200, Attempts: 1, CorrelationID: "c0ffee-01", DurationMS: 183, SettledAt: "2026-12-01T22:30:00.123Z", RunID: "0123456789abcdef"},
+	{Line: 3, Kind: input.KindUser, Target: "vicky@example.com", ConsumerKey: "eZByXv2X41cJlC21pSVvRi", Status: revoke.Failed, HTTPStatus: 503, Attempts: 5, Error: "concur: 503: <Error><Message>Service \"down\", retry later\nplease</Message></Error>", CorrelationID: "c0ffee-02", DurationMS: 61234, SettledAt: "2026-12-01T22:31:01.357Z", RunID: "0123456789abcdef"},
 	{Line: 4, Kind: input.KindUser, Target: "José Müller", ConsumerKey: "k", Status: revoke.NotFound, HTTPStatus: 403, Attempts: 1, Error: "token revoked, or never existed", DurationMS: 97},
 	{Line: 5, Kind: "", Status: revoke.Invalid, Error: `kind "tokn" is neither token nor user`},
 	{Line: 6, Kind: input.KindToken, Target: input.Fingerprint("abc"), Status: revoke.Duplicate, Error: "same target as line 2"},

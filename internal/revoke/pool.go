@@ -309,6 +309,7 @@ func settled(row input.Row, s Status, reason string) Outcome {
 		ConsumerKey: row.ConsumerKey,
 		Status:      s,
 		Error:       reason,
+		SettledAt:   SettledTime(time.Now()),
 	}
 }
 
@@ -410,6 +411,7 @@ func (p *Pool) revoke(j *job, row input.Row) (o Outcome, ok bool) {
 		o.Status = Failed
 	}
 	o.DurationMS = done.Sub(start).Milliseconds()
+	o.SettledAt = SettledTime(done)
 	return o, true
 }
 

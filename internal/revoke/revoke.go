@@ -72,7 +72,21 @@ type Outcome struct {
 	Error         string     `json:"error"`
 	CorrelationID string     `json:"correlation_id"`
 	DurationMS    int64      `json:"duration_ms"`
+	// SettledAt is when the final answer arrived (for a row settled without
+	// a request, when it was settled), RFC 3339 in UTC to the millisecond:
+	// see SettledTime. Kept as text so that both encodings hold the same
+	// characters.
+	SettledAt string `json:"settled_at"`
+	// RunID names the process run that settled the row (every log line of
+	// that run carries it too).
+	RunID string `json:"run_id"`
 }
+
+// SettledLayout is how SettledAt is written: RFC 3339, UTC, milliseconds.
+const SettledLayout = "2006-01-02T15:04:05.000Z"
+
+// SettledTime formats t for SettledAt.
+func SettledTime(t time.Time) string { return t.UTC().Format(SettledLayout) }
 
 // Answer is a provider's classification of one HTTP request for one row.
 type Answer struct {
