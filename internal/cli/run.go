@@ -149,6 +149,8 @@ const topUsage = `Usage: bulkrevoke <command> [flags]
 
 Commands:
   run       revoke the tokens listed in a file (bulkrevoke run -h)
+  report    merge outcome files, check they cover the input, write the incident record (bulkrevoke report -h)
+  lookup    print the outcome rows of tokens read on standard input (bulkrevoke lookup -h)
   version   print the version
 `
 
@@ -159,6 +161,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch args[0] {
 	case "run":
+	case "report":
+		return runReport(args[1:], stdout, stderr)
+	case "lookup":
+		return runLookup(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "bulkrevoke %s\n", Version())
 		return nil

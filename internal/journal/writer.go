@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -24,6 +25,10 @@ import (
 type Writer struct {
 	f      *os.File
 	format Format
+	// dst is where records go: f, or for an encoder (NewEncoder) any
+	// io.Writer; name names it in errors.
+	dst  io.Writer
+	name string
 
 	// Each record is encoded into buf, then handed to the OS in one write(2):
 	// a record is never split across writes however long it is, so a crash
@@ -227,7 +232,13 @@ func checkJournal(f *os.File, path string, format Format) (complete, size int64,
 }
 
 func newWriter(f *os.File, format Format) *Writer {
-	w := &Writer{f: f, format: format}
+	w := newEncoder(f, f.Name(), format)
+	w.f = f
+	return w
+}
+
+func newEncoder(out io.Writer, name string, format Format) *Writer {
+	w := &Writer{dst: out, name: name, format: format}
 	w.buf.Grow(512)
 	switch format {
 	case CSV:
@@ -247,7 +258,7 @@ func (w *Writer) writeHeader() error {
 	w.buf.Reset()
 	w.buf.WriteString(csvHeader)
 	if err := w.flush(); err != nil {
-		return fmt.Errorf("write header to outcome file %s: %w", w.f.Name(), err)
+		return fmt.Errorf("write header to outcome file %s: %w", w.name, err)
 	}
 	return nil
 }
@@ -284,7 +295,7 @@ func (w *Writer) Write(o revoke.Outcome) error {
 		}
 	}
 	if err := w.flush(); err != nil {
-		w.err = fmt.Errorf("write outcome of line %d to %s: %w", o.Line, w.f.Name(), err)
+		w.err = fmt.Errorf("write outcome of line %d to %s: %w", o.Line, w.name, err)
 		return w.err
 	}
 	return nil
@@ -298,7 +309,7 @@ func (w *Writer) flush() error {
 			return err
 		}
 	}
-	_, err := w.f.Write(w.buf.Bytes())
+	_, err := w.dst.Write(w.buf.Bytes())
 	return err
 }
 
