@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -53,9 +53,9 @@ func generate(dir string, rows, shards int, unsorted bool) error {
 	if _, err := in.WriteString("token,user,consumerKey\n"); err != nil {
 		return err
 	}
-	writers := make([]*report.Writer, shards)
+	writers := make([]*journal.Writer, shards)
 	for i := range writers {
-		if writers[i], err = report.Create(filepath.Join(dir, fmt.Sprintf("out-%d.csv", i)), true); err != nil {
+		if writers[i], err = journal.Create(filepath.Join(dir, fmt.Sprintf("out-%d.csv", i)), true); err != nil {
 			return err
 		}
 	}

@@ -464,7 +464,7 @@ func TestReportSummaryAndSidecars(t *testing.T) {
 	code := 1
 	writeText(t, SidecarPath(files[0]), `{"input":"in.csv","input_sha256":"ab","shard":"0/3","sandbox":true,"runs":[
 	 {"run_id":"r-late","operator":"bob","host":"h2","started":"2026-12-01T22:05:00Z","exit_code":1},
-	 {"run_id":"r-first","operator":"alice","host":"h1","instance":"us.api.concursolutions.com","admin_token_fingerprint":"sha256:feed","command_line":["run","--shard","0/3"],"started":"2026-12-01T22:00:00Z","ended":"2026-12-01T22:04:00Z","exit_code":1,"requests":9}]}`)
+	 {"run_id":"r-first","new_file":true,"operator":"alice","host":"h1","instance":"us.api.concursolutions.com","admin_token_fingerprint":"sha256:feed","command_line":["run","--shard","0/3"],"started":"2026-12-01T22:00:00Z","ended":"2026-12-01T22:04:00Z","exit_code":1,"requests":9}]}`)
 	sum := filepath.Join(dir, "s.json")
 	if _, err := Report(Options{Files: files, Input: in, Summary: sum, Now: fixedNow, Version: "v9"}); err != nil {
 		t.Fatal(err)
@@ -477,7 +477,7 @@ func TestReportSummaryAndSidecars(t *testing.T) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Rows != 7 || s.InputRows != 7 || s.Revoked != 4 || s.Failed != 1 || s.Invalid != 1 || s.NotFound != 1 || !s.Covered || s.ExitCode != 1 {
+	if s.Done != 7 || s.InputRows != 7 || s.Revoked != 4 || s.Failed != 1 || s.Invalid != 1 || s.NotFound != 1 || !s.Covered || s.ExitCode != 1 {
 		t.Errorf("summary counts %+v", s)
 	}
 	if !s.Sandbox || len(s.Runs) != 2 || s.Runs[0].RunID != "r-first" || s.Runs[0].File != files[0] || s.Runs[0].Operator != "alice" || *s.Runs[0].ExitCode != code {

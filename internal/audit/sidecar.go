@@ -15,48 +15,9 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 )
 
-// Run is what the sidecar (OUT.meta.json) and the summary record of one
-// process run on an outcome file: who ran it, from where, against what, and
-// how it ended. It never holds a secret: credentials appear only as
-// fingerprints, and the command line never holds one.
-type Run struct {
-	RunID    string `json:"run_id"`
-	Operator string `json:"operator"` // the OS user
-	Host     string `json:"host"`
-	Version  string `json:"version"`
-	// Instance is the endpoint's host; Provider is --provider; Sandbox
-	// marks the built-in simulator.
-	Instance string `json:"instance"`
-	Provider string `json:"provider"`
-	Sandbox  bool   `json:"sandbox"`
-	// AdminTokenFingerprint is the Concur admin token's fingerprint; for
-	// RFC 7009, ClientID and ClientSecretFingerprint.
-	AdminTokenFingerprint   string `json:"admin_token_fingerprint,omitempty"`
-	ClientID                string `json:"client_id,omitempty"`
-	ClientSecretFingerprint string `json:"client_secret_fingerprint,omitempty"`
-	// CommandLine is the arguments after the program name.
-	CommandLine []string `json:"command_line"`
-	// Input and InputSHA256 are the input this run read. InputChanged
-	// marks a run that continued the file from another input, accepted
-	// with --ignore-input-change; the earlier runs keep theirs.
-	Input        string `json:"input"`
-	InputSHA256  string `json:"input_sha256,omitempty"`
-	InputChanged bool   `json:"input_changed,omitempty"`
-	Shard        string `json:"shard,omitempty"`
-	Resume       bool   `json:"resume,omitempty"`
-	RetryFailed  bool   `json:"retry_failed,omitempty"`
-	DryRun       bool   `json:"dry_run,omitempty"`
-
-	Started time.Time `json:"started"`
-	// Ended, ExitCode and the counts are set when the run ends; a run
-	// killed outright has none.
-	Ended    time.Time `json:"ended,omitzero"`
-	ExitCode *int      `json:"exit_code,omitempty"`
-	// Requests counts this run's HTTP requests; Rows its outcomes by
-	// status.
-	Requests int64            `json:"requests"`
-	Rows     map[string]int64 `json:"rows,omitempty"`
-}
+// Run is what the sidecar and the summary record of one process run on an
+// outcome file (journal.RunRecord).
+type Run = journal.RunRecord
 
 // Sidecar is the part of OUT.meta.json that the report reads.
 type Sidecar struct {
@@ -158,4 +119,18 @@ func samePath(a, b string) bool {
 	fa, err1 := os.Stat(a)
 	fb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// CampaignStart is when the campaign on an outcome file began: the start
+// of the last run that created the file, else of its first recorded run.
+func CampaignStart(runs []Run) time.Time {
+	for i := len(runs) - 1; i >= 0; i-- {
+		if runs[i].NewFile {
+			return runs[i].Started
+		}
+	}
+	if len(runs) > 0 {
+		return runs[0].Started
+	}
+	return time.Time{}
 }

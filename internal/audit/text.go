@@ -131,7 +131,7 @@ type Summary struct {
 	Created   time.Time    `json:"created"`
 	Files     []FileReport `json:"files"`
 	InputRows int64        `json:"input_rows"` // -1 without --input
-	Rows      int64        `json:"rows"`
+	Done      int64        `json:"done"`       // distinct lines across the files
 	Revoked   int64        `json:"revoked"`
 	NotFound  int64        `json:"not_found"`
 	Failed    int64        `json:"failed"`
@@ -142,8 +142,8 @@ type Summary struct {
 	// Covered is the verdict: the files cover the input exactly.
 	Covered       bool  `json:"covered"`
 	AttentionRows int64 `json:"attention_rows"`
-	// FirstStarted is the earliest start of any run recorded in the
-	// sidecars: the campaign's first.
+	// FirstStarted is when the campaign began: the earliest of the files'
+	// campaign starts (CampaignStart) in the sidecars.
 	FirstStarted time.Time `json:"first_started,omitzero"`
 	FirstSettled time.Time `json:"first_settled,omitzero"`
 	LastSettled  time.Time `json:"last_settled,omitzero"`
@@ -182,7 +182,7 @@ func (res *Result) Runs() []FileRun {
 // MakeSummary builds the --summary document.
 func MakeSummary(res *Result) Summary {
 	s := Summary{
-		Version: res.Version, Created: res.Created, Files: res.Files, InputRows: -1, Rows: res.Rows,
+		Version: res.Version, Created: res.Created, Files: res.Files, InputRows: -1, Done: res.Rows,
 		Revoked: res.ByStatus[revoke.Revoked], NotFound: res.ByStatus[revoke.NotFound], Failed: res.ByStatus[revoke.Failed],
 		Invalid: res.ByStatus[revoke.Invalid], Duplicate: res.ByStatus[revoke.Duplicate], DryRun: res.ByStatus[revoke.DryRun],
 		Coverage: res.Coverage, Covered: res.Coverage.OK(), AttentionRows: res.AttentionRows,
@@ -195,9 +195,12 @@ func MakeSummary(res *Result) Summary {
 	if res.Coverage.Checked {
 		s.InputRows = res.Coverage.InputRows
 	}
-	for _, r := range s.Runs {
-		if s.FirstStarted.IsZero() || r.Started.Before(s.FirstStarted) {
-			s.FirstStarted = r.Started
+	for _, f := range res.Files {
+		if f.Sidecar == nil {
+			continue
+		}
+		if c := CampaignStart(f.Sidecar.Runs); !c.IsZero() && (s.FirstStarted.IsZero() || c.Before(s.FirstStarted)) {
+			s.FirstStarted = c
 		}
 	}
 	return s

@@ -483,8 +483,8 @@ func TestSandboxResumeWithoutSidecar(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	in := writeFile(t, dir, "in.csv", "token\ntok-a\ntok-b\n")
-	out := writeFile(t, dir, "out.csv", "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms\n"+
-		"2,user,vicky@example.com,eZByXv2X41cJlC21pSVvRi,revoked,200,1,,,5\n")
+	out := writeFile(t, dir, "out.csv", "line,kind,target,consumer_key,status,http_status,attempts,error,correlation_id,duration_ms,settled_at,run_id\n"+
+		"2,user,vicky@example.com,eZByXv2X41cJlC21pSVvRi,revoked,200,1,,,5,,\n")
 	before, _ := os.ReadFile(out)
 	res := runMain(t, context.Background(), nil, "", "run", "--sandbox", "--resume", "--ignore-input-change", "--out", out, in)
 	if res.code != ExitUsage || !strings.Contains(res.stderr, "out.csv.meta.json is missing") ||

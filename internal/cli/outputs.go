@@ -22,6 +22,7 @@ func runPaths(cfg Config, raw flagValues) []namedPath {
 		{"--out", cfg.Out, true},
 		{"--out's sidecar", journal.MetaPath(cfg.Out), true},
 		{"--out's lock file", journal.LockPath(cfg.Out), true},
+		{"--out's history file", journal.HistoryPath(cfg.Out), true},
 		{"--summary", cfg.SummaryFile, true},
 		{"--metrics-file", cfg.MetricsFile, true},
 		{"--job", raw.job, false},

@@ -43,8 +43,8 @@ func TestReportOverShards(t *testing.T) {
 		t.Errorf("merged file holds %d rows, want 15", len(got))
 	}
 	var s struct {
-		Covered bool `json:"covered"`
-		Rows    int64
+		Covered bool  `json:"covered"`
+		Rows    int64 `json:"done"`
 		Runs    []struct {
 			RunID string `json:"run_id"`
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/audit"
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 	"github.com/bulkrevoke/bulkrevoke/internal/journal"
@@ -199,6 +200,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	watch := newWatch(cfg, args[1:], stderr)
+	watch.run = newRunRecord(cfg, args[1:], watch.start)
 	log := newLogger(cfg, stderr, watch.screen)
 	watch.log = log
 	end.log = &log
@@ -290,11 +292,13 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 	defer inst.Close()
 	revoker, host := inst.Revoker, inst.Host
 
+	watch.run.Instance, watch.run.InputSHA256 = host, inputSum
 	// The outcome file last: a run refused before this leaves none behind.
-	ledger, err := openJournal(cfg, inputSum, in.lines)
+	ledger, err := openJournal(cfg, inputSum, in.lines, watch.run)
 	if err != nil {
 		return err
 	}
+	watch.firstStarted = audit.CampaignStart(ledger.meta.Runs)
 	w := ledger.writer
 	defer w.Close()
 
@@ -308,6 +312,11 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		Skip:        ledger.skip,
 		Logger:      log,
 	})
+	// How this run ended goes into the sidecar's list once the exit code
+	// is known (watch.finish), whatever happens from here.
+	watch.endRun = func(ended time.Time, exit int) error {
+		return ledger.endRun(cfg, ended, exit, pool.Stats().Requests, watch.snapshot().RunRows)
+	}
 
 	log.Info().Str("input", cfg.Input).Int64(keyInputRows, total).Str("out", cfg.Out).
 		Float64("rate", cfg.Rate).Int("concurrency", cfg.Concurrency).Str("provider", cfg.Provider).Str("instance", host).

@@ -16,6 +16,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/audit"
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/progress"
 	"github.com/bulkrevoke/bulkrevoke/internal/report"
@@ -85,6 +86,14 @@ type watch struct {
 	pushedLastSuccess time.Time
 	pushedKnown       bool
 	pushedRead        bool
+
+	// run is this run's record (who, where, against what), for the
+	// summary; firstStarted the start of the first run on the outcome
+	// file, from its sidecar. endRun, set once the outcome file is open,
+	// records how the run ended in the sidecar.
+	run          audit.Run
+	firstStarted time.Time
+	endRun       func(ended time.Time, exit int) error
 }
 
 // pushTimeout bounds one push: a gateway that hangs must not hold up the
@@ -361,6 +370,11 @@ func (w *watch) finish(runErr error) error {
 		}
 	}
 	exit := exitCodeOf(final)
+	if w.endRun != nil {
+		if err := w.endRun(end, exit); err != nil {
+			w.log.Error().AnErr(keyError, err).Msg("cannot record the end of the run in the sidecar")
+		}
+	}
 	if w.meter != nil { // the run got as far as sending
 		var stopped error
 		if stoppedEarly(final) {
@@ -387,20 +401,36 @@ func (w *watch) finish(runErr error) error {
 }
 
 func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Time) report.Summary {
+	first := w.firstStarted
+	if first.IsZero() {
+		first = w.start
+	}
+	r := w.run
 	sum := report.Summary{
-		Version:        Version(),
-		Name:           w.cfg.Name,
-		Shard:          w.cfg.Shard.String(),
-		Input:          w.cfg.Input,
-		OutcomeFile:    w.cfg.Out,
-		Start:          w.start,
-		End:            end,
-		DurationS:      math.Round(end.Sub(w.start).Seconds()*1000) / 1000,
-		ExitCode:       exit,
-		InputRows:      s.Total,
-		Requests:       s.Requests,
-		Retries:        s.Retries,
-		ConfiguredRate: w.cfg.Rate,
+		RunID:                   r.RunID,
+		Operator:                r.Operator,
+		Host:                    r.Host,
+		Instance:                r.Instance,
+		Provider:                r.Provider,
+		Sandbox:                 r.Sandbox,
+		AdminTokenFingerprint:   r.AdminTokenFingerprint,
+		ClientID:                r.ClientID,
+		ClientSecretFingerprint: r.ClientSecretFingerprint,
+		CommandLine:             r.CommandLine,
+		FirstStarted:            first.UTC(),
+		Version:                 Version(),
+		Name:                    w.cfg.Name,
+		Shard:                   w.cfg.Shard.String(),
+		Input:                   w.cfg.Input,
+		OutcomeFile:             w.cfg.Out,
+		Start:                   w.start,
+		End:                     end,
+		DurationS:               math.Round(end.Sub(w.start).Seconds()*1000) / 1000,
+		ExitCode:                exit,
+		InputRows:               s.Total,
+		Requests:                s.Requests,
+		Retries:                 s.Retries,
+		ConfiguredRate:          w.cfg.Rate,
 	}
 	if stoppedEarly(runErr) {
 		sum.Error = runErr.Error()

@@ -200,7 +200,7 @@ func TestSummaryAndMetricsAgreeWithOutcomeFile(t *testing.T) {
 			if step.wantErrorText != "" && !strings.Contains(errText, step.wantErrorText) {
 				t.Errorf("summary error %q, want it to mention %q", errText, step.wantErrorText)
 			}
-			for _, key := range []string{"start", "end"} {
+			for _, key := range []string{"run_started", "run_ended", "first_started"} {
 				if _, err := time.Parse(time.RFC3339, fmt.Sprint(sum[key])); err != nil {
 					t.Errorf("summary %s: %v", key, err)
 				}
@@ -216,8 +216,8 @@ func TestSummaryAndMetricsAgreeWithOutcomeFile(t *testing.T) {
 			if m["bulkrevoke_exit_code"] != float64(step.code) || m["bulkrevoke_running"] != 0 {
 				t.Errorf("exit_code %v running %v, want %d and 0", m["bulkrevoke_exit_code"], m["bulkrevoke_running"], step.code)
 			}
-			if m["bulkrevoke_requests_total"] != sum["requests"] || m["bulkrevoke_requests_total"] == 0 {
-				t.Errorf("requests: metrics %v, summary %v", m["bulkrevoke_requests_total"], sum["requests"])
+			if m["bulkrevoke_requests_total"] != sum["run_requests"] || m["bulkrevoke_requests_total"] == 0 {
+				t.Errorf("requests: metrics %v, summary %v", m["bulkrevoke_requests_total"], sum["run_requests"])
 			}
 			if m[fmt.Sprintf("bulkrevoke_build_info{version=%q}", Version())] != 1 {
 				t.Errorf("no build_info for version %s: %v", Version(), m)

@@ -74,12 +74,20 @@ func Compact(path string) error {
 	slices.SortFunc(spans, func(a, b span) int {
 		return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.start, b.start))
 	})
+	// The records a later one of the same line supersedes move to the
+	// history file before the rewrite drops them: a crash in between
+	// leaves them in both files, never in neither.
+	var superseded []span
 	kept := spans[:0]
 	for i, s := range spans {
 		if i+1 < len(spans) && spans[i+1].line == s.line {
+			superseded = append(superseded, s)
 			continue
 		}
 		kept = append(kept, s)
+	}
+	if err := keepHistory(path, superseded); err != nil {
+		return fmt.Errorf("compact outcome file %s: %w", path, err)
 	}
 	if err := rewrite(path, format, kept); err != nil {
 		return fmt.Errorf("compact outcome file %s: %w", path, err)
@@ -97,14 +105,15 @@ func rewrite(path string, format Format, spans []span) error {
 	defer src.Close()
 
 	return ownfile.WriteAtomic(path, 0o600, func(tmp io.Writer) error {
-		return copySpans(tmp, src, format, spans)
+		return copySpans(tmp, src, format == CSV, spans)
 	})
 }
 
-// copySpans writes the header, then the records at spans of src, in order.
-func copySpans(tmp io.Writer, src *os.File, format Format, spans []span) error {
+// copySpans writes the CSV header when header is set, then the records at
+// spans of src, in order.
+func copySpans(tmp io.Writer, src *os.File, header bool, spans []span) error {
 	out := bufio.NewWriterSize(tmp, 256<<10)
-	if format == CSV {
+	if header {
 		if _, err := out.WriteString(csvHeader); err != nil {
 			return err
 		}

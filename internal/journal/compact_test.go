@@ -56,6 +56,16 @@ func TestCompact(t *testing.T) {
 			}
 			assertOnlyFile(t, path)
 
+			// Nothing superseded is lost: the earlier records of redone
+			// lines are in the history file, in the order written.
+			history, torn := readOutcomes(t, HistoryPath(path))
+			if wantHistory := []revoke.Outcome{journal[0], journal[1], journal[3]}; torn || !slices.Equal(history, wantHistory) {
+				t.Errorf("history = %v (torn %v)\nwant %v", history, torn, wantHistory)
+			}
+			if fi, err := os.Lstat(HistoryPath(path)); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("history file mode %v (%v), want 0600", fi.Mode(), err)
+			}
+
 			// Idempotent, and cheap: a compact journal is not rewritten.
 			before, _ := os.ReadFile(path)
 			if err := Compact(path); err != nil {
@@ -238,11 +248,81 @@ func assertOnlyFile(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1 || entries[0].Name() != filepath.Base(path) {
+	// The history file is the journal's own (keepHistory); nothing else
+	// may be left, no temporary file above all.
+	var others []os.DirEntry
+	for _, e := range entries {
+		if e.Name() != filepath.Base(HistoryPath(path)) {
+			others = append(others, e)
+		}
+	}
+	if len(others) != 1 || others[0].Name() != filepath.Base(path) {
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
 		t.Fatalf("directory holds %v, want only %s", names, filepath.Base(path))
+	}
+}
+
+// TestCompactHistoryAppendsOnly: a later compaction adds to the history
+// file and keeps what it held; a history file that is a symbolic link, or
+// not an outcome file, stops the compaction with the journal untouched.
+func TestCompactHistoryAppendsOnly(t *testing.T) {
+	t.Parallel()
+	for _, ext := range []string{".csv", ".jsonl"} {
+		t.Run(ext[1:], func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out"+ext)
+			writeOutcomes(t, path, outcome(3, revoke.Failed, "a"), outcome(3, revoke.Revoked, "b"))
+			if err := Compact(path); err != nil {
+				t.Fatal(err)
+			}
+			// A resume with --retry-failed appends; the next compaction
+			// moves the superseded record after the first one.
+			w, err := Append(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(outcome(2, revoke.Failed, "c"))
+			w.Write(outcome(2, revoke.NotFound, "d"))
+			w.Close()
+			if err := Compact(path); err != nil {
+				t.Fatal(err)
+			}
+			history, _ := readOutcomes(t, HistoryPath(path))
+			if want := []revoke.Outcome{outcome(3, revoke.Failed, "a"), outcome(2, revoke.Failed, "c")}; !slices.Equal(history, want) {
+				t.Errorf("history = %v, want %v", history, want)
+			}
+			if err := Check(HistoryPath(path)); err != nil {
+				t.Errorf("history is not an outcome file: %v", err)
+			}
+
+			for name, prepare := range map[string]func(string){
+				"symbolic link": func(h string) {
+					os.Remove(h)
+					os.Symlink(filepath.Join(dir, "elsewhere"), h)
+				},
+				"not an outcome file": func(h string) {
+					os.Remove(h)
+					os.WriteFile(h, []byte("precious notes\n"), 0o600)
+				},
+			} {
+				os.Remove(path)
+				writeOutcomes(t, path, outcome(4, revoke.Failed, "e"), outcome(4, revoke.Revoked, "f"))
+				before, _ := os.ReadFile(path)
+				prepare(HistoryPath(path))
+				if err := Compact(path); err == nil {
+					t.Errorf("%s: Compact succeeded", name)
+				}
+				if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+					t.Errorf("%s: the journal was changed", name)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "elsewhere")); err == nil {
+					t.Errorf("%s: written through the link", name)
+				}
+			}
+		})
 	}
 }

@@ -27,9 +27,10 @@ const (
 	JSONL Format = "jsonl"
 )
 
-// FormatOf picks the outcome file format from the extension of path.
+// FormatOf picks the outcome file format from the extension of path. A
+// history file (OUT.history) has the format of its outcome file.
 func FormatOf(path string) (Format, error) {
-	switch strings.ToLower(filepath.Ext(path)) {
+	switch strings.ToLower(filepath.Ext(strings.TrimSuffix(path, historySuffix))) {
 	case ".csv":
 		return CSV, nil
 	case ".jsonl", ".ndjson":

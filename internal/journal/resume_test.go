@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -144,7 +145,7 @@ func TestInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err = Inspect(full)
-	if err != nil || s.Empty || s.Meta == nil || *s.Meta != want || s.MetaErr != nil {
+	if err != nil || s.Empty || s.Meta == nil || !reflect.DeepEqual(*s.Meta, want) || s.MetaErr != nil {
 		t.Fatalf("file with sidecar: %+v, %v; want not empty and sidecar %+v", s, err, want)
 	}
 	if fi, err := os.Stat(MetaPath(full)); err != nil || fi.Mode().Perm() != 0o600 {

@@ -20,14 +20,32 @@ type Summary struct {
 	Version string `json:"version"`
 	// Name is the run's name (--name), as in the metrics' name label;
 	// Shard its --shard, absent for a whole input.
-	Name        string    `json:"name"`
-	Shard       string    `json:"shard,omitempty"`
-	Input       string    `json:"input"`
-	OutcomeFile string    `json:"outcome_file"`
-	Start       time.Time `json:"start"` // RFC 3339
-	End         time.Time `json:"end"`
-	DurationS   float64   `json:"duration_s"`
-	ExitCode    int       `json:"exit_code"`
+	Name        string `json:"name"`
+	Shard       string `json:"shard,omitempty"`
+	Input       string `json:"input"`
+	OutcomeFile string `json:"outcome_file"`
+
+	// Who ran this run, from where, against what: never a secret, only
+	// fingerprints; the command line never holds one.
+	RunID                   string   `json:"run_id"`
+	Operator                string   `json:"operator"`
+	Host                    string   `json:"host"`
+	Instance                string   `json:"instance"`
+	Provider                string   `json:"provider"`
+	Sandbox                 bool     `json:"sandbox"`
+	AdminTokenFingerprint   string   `json:"admin_token_fingerprint,omitempty"`
+	ClientID                string   `json:"client_id,omitempty"`
+	ClientSecretFingerprint string   `json:"client_secret_fingerprint,omitempty"`
+	CommandLine             []string `json:"command_line"`
+
+	// FirstStarted is when the campaign's first run on this outcome file
+	// started (its sidecar's first run); the run_ fields cover this run
+	// alone.
+	FirstStarted time.Time `json:"first_started"`
+	Start        time.Time `json:"run_started"` // RFC 3339
+	End          time.Time `json:"run_ended"`
+	DurationS    float64   `json:"run_duration_s"`
+	ExitCode     int       `json:"exit_code"`
 	// Error says why the run stopped early, naming the cause
 	// ("interrupted (SIGINT): ...", "time budget (--max-duration 50m)
 	// spent: ...", "credentials rejected: ..."); empty when it did not, or
@@ -49,9 +67,9 @@ type Summary struct {
 	DryRun    int64 `json:"dry_run"`
 
 	// Requests, Retries and Throttled count this run's HTTP requests.
-	Requests  int64 `json:"requests"`
-	Retries   int64 `json:"retries"`
-	Throttled int64 `json:"throttled"`
+	Requests  int64 `json:"run_requests"`
+	Retries   int64 `json:"run_retries"`
+	Throttled int64 `json:"run_throttled"`
 	// AchievedRate is requests per second over the run, retries included:
 	// the same unit as --rate.
 	AchievedRate float64 `json:"achieved_rate"`

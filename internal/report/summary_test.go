@@ -162,9 +162,9 @@ func TestWriteSummary(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]any{
-		"done": float64(want), "requests": 99.0, "retries": 4.0, "exit_code": 1.0, "version": "v1.2.3",
+		"done": float64(want), "run_requests": 99.0, "run_retries": 4.0, "exit_code": 1.0, "version": "v1.2.3",
 		"input": "in.csv", "outcome_file": "out.csv", "settled_rate": 20.0, "configured_rate": 25.0,
-		"start": "2025-03-04T05:06:07Z", "end": "2025-03-04T05:07:37Z",
+		"run_started": "2025-03-04T05:06:07Z", "run_ended": "2025-03-04T05:07:37Z", "run_duration_s": 90.0,
 	} {
 		if doc[key] != want {
 			t.Errorf("%s = %v, want %v", key, doc[key], want)
