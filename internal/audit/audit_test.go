@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,6 +396,10 @@ func TestReportRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken := writeText(t, filepath.Join(dir, "broken.csv"), "line,kind\n1,token\n")
+	fifo := filepath.Join(dir, "pipe.csv")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		opt  Options
@@ -413,6 +418,7 @@ func TestReportRefusals(t *testing.T) {
 		{"file named twice", Options{Files: []string{files[0], files[0]}}, "named twice"},
 		{"input of unknown kind", Options{Files: files, Input: filepath.Join(dir, "in.txt")}, "unknown extension"},
 		{"missing input", Options{Files: files, Input: filepath.Join(dir, "nope.csv")}, "nope.csv"},
+		{"input not a regular file", Options{Files: files, Input: fifo}, "not a regular file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -175,6 +175,11 @@ func Report(opt Options) (*Result, error) {
 			return nil, usagef("--input %s: unknown extension %q: use .csv, .jsonl or .ndjson", opt.Input, filepath.Ext(opt.Input))
 		}
 		inFormat = f
+		// Read twice (rows, then bytes for --unrevoked): a pipe would
+		// give its content to the first read only.
+		if fi, err := os.Stat(opt.Input); err == nil && !fi.Mode().IsRegular() {
+			return nil, usagef("--input %s is not a regular file: the report reads it twice; copy it to a file first", opt.Input)
+		}
 	}
 	if err := checkPaths(opt); err != nil {
 		return nil, err
