@@ -157,9 +157,14 @@ func (m *Meter) rate(now time.Time, settled int64) float64 {
 }
 
 // index is the position of s in revoke.Statuses(), the order of counts.
-// The pool only settles rows with a known status.
+// The pool only settles rows with a known status; should another ever
+// come, it is counted as failed, never as revoked (Revoked's index is 0,
+// which is what Index gives for a string that is no status).
 func index(s revoke.Status) int {
-	i, _ := s.Index()
+	if i, ok := s.Index(); ok {
+		return i
+	}
+	i, _ := revoke.Failed.Index()
 	return i
 }
 

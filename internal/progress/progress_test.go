@@ -28,6 +28,10 @@ func TestIndexFollowsStatuses(t *testing.T) {
 			t.Errorf("index(%s) = %d, want %d", s, got, i)
 		}
 	}
+	// A status the meter does not know must never swell the revoked count.
+	if got, failed := index("revoked?"), index(revoke.Failed); got != failed {
+		t.Errorf("index of an unknown status = %d, want failed's %d", got, failed)
+	}
 }
 
 // clock is a fake clock that moves only when told; safe for concurrent use.
