@@ -2,15 +2,12 @@ package testutil
 
 import (
 	"errors"
-	"go/parser"
-	"go/token"
+	"fmt"
 	"html"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -119,39 +116,30 @@ func TestAssertNoSecret(t *testing.T) {
 // non-test file of the module imports this package.
 func TestOnlyTestsImportTestutil(t *testing.T) {
 	t.Parallel()
-	const self = "github.com/bulkrevoke/bulkrevoke/internal/testutil"
-	root := filepath.Join("..", "..")
-	checked := 0
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	AssertOnlyTestsImport(t, filepath.Join("..", ".."), "github.com/bulkrevoke/bulkrevoke/internal/testutil")
+}
+
+// TestAssertOnlyTestsImportCatches: a non-test file importing the package
+// fails the check, a test file importing it does not.
+func TestAssertOnlyTestsImportCatches(t *testing.T) {
+	t.Parallel()
+	const pkg = "example.com/testonly"
+	root := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
 		}
-		if d.IsDir() {
-			if path != root && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
-		if err != nil {
-			return err
-		}
-		checked++
-		for _, imp := range f.Imports {
-			if p, _ := strconv.Unquote(imp.Path.Value); p == self {
-				t.Errorf("%s imports %s, which is for tests only", path, self)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if checked < 20 {
-		t.Errorf("checked only %d non-test files under %s", checked, root)
+	for i := range 20 {
+		write(fmt.Sprintf("f%d.go", i), "package p\n")
+	}
+	write("uses_test.go", "package p\nimport _ \""+pkg+"\"\n")
+	if r := run(t, func(tb testing.TB) { AssertOnlyTestsImport(tb, root, pkg) }); len(r.errors) > 0 || r.fatal {
+		t.Errorf("a test file's import was reported: %q", r.errors)
+	}
+	write("uses.go", "package p\nimport _ \""+pkg+"\"\n")
+	if r := run(t, func(tb testing.TB) { AssertOnlyTestsImport(tb, root, pkg) }); len(r.errors) != 1 || !strings.Contains(r.errors[0], "imports") {
+		t.Errorf("a non-test file's import: errors %q, want one", r.errors)
 	}
 }
 
