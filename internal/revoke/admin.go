@@ -151,7 +151,9 @@ func (p *Pool) probe(j *job) (accepted bool, why error) {
 		}
 		p.stats.requests.Add(1)
 		p.stats.probes.Add(1)
+		p.stats.inFlight.Add(1)
 		ans := prober.Probe(j.send)
+		p.stats.inFlight.Add(-1)
 		p.pacer.answered(epoch, ans, time.Now())
 		if !ans.Unreachable {
 			p.reached.Add(1)

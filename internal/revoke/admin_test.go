@@ -319,3 +319,31 @@ func TestPoolUnreachableWhileOthersAnswer(t *testing.T) {
 		}
 	})
 }
+
+// TestProbeCountsInFlight: a probe is a request at the server like any
+// other, so Stats.InFlight (what a stopping run says it waits for) counts
+// it while it is out, and not once it is back.
+func TestProbeCountsInFlight(t *testing.T) {
+	t.Parallel()
+	var pool *revoke.Pool
+	var during atomic.Int64
+	during.Store(-1)
+	rev := &probingRevoker{
+		fakeRevoker: fakeRevoker{func(context.Context, input.Row) revoke.Answer { return forbidden }},
+		probe: func(int) revoke.Answer {
+			during.Store(int64(pool.Stats().InFlight))
+			return unknown
+		},
+	}
+	pool = revoke.New(revoke.Config{Revoker: rev, Concurrency: 1})
+	if err := pool.Run(context.Background(), tokenRows(1), func(revoke.Outcome) error { return nil }); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// One worker: the row's request is back before the probe goes out.
+	if got := during.Load(); got != 1 {
+		t.Errorf("in flight during the probe: %d, want 1 (the probe)", got)
+	}
+	if st := pool.Stats(); st.InFlight != 0 || st.Probes != 1 {
+		t.Errorf("stats after the run %+v, want nothing in flight after 1 probe", st)
+	}
+}
