@@ -166,11 +166,7 @@ func (p *Pool) probe(j *job) (accepted bool, why error) {
 				return false, nil
 			}
 		case ans.Retry:
-			tries := fmt.Sprintf("%d attempts", attempt)
-			if attempt == 1 {
-				tries = "1 attempt"
-			}
-			return false, fmt.Errorf("a probe sent after it, to check the credentials, got no clear answer in %s, so the refusal is taken as a rejection: %w", tries, answerError(ans))
+			return false, fmt.Errorf("a probe sent after it, to check the credentials, got no clear answer in %s, so the refusal is taken as a rejection: %w", attempts(attempt), answerError(ans))
 		case ans.Status == Revoked || ans.Status == NotFound:
 			return true, nil
 		default:
@@ -196,12 +192,20 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	attempts := fmt.Sprintf("%d attempts in a row", e.Attempts)
-	if e.Attempts == 1 {
-		attempts = "1 attempt"
+	tries := attempts(e.Attempts)
+	if e.Attempts > 1 {
+		tries += " in a row"
 	}
 	return fmt.Sprintf("cannot connect to the server: %s, and every other request meanwhile, failed to connect (last: %v); check the URL's host, DNS, firewalls and any proxy (HTTPS_PROXY)",
-		attempts, e.Err)
+		tries, e.Err)
+}
+
+// attempts says "1 attempt" or "n attempts".
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }
