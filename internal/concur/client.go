@@ -89,11 +89,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("new concur client: administrator token contains spaces or control characters, or non-ASCII ones")
 	}
 	userParam := cfg.UserParam
-	switch userParam {
-	case "":
+	if userParam == "" {
 		userParam = DefaultUserParam
-	case DefaultUserParam, "client_id":
-	default:
+	}
+	if !validUserParam(userParam) {
 		return nil, fmt.Errorf("new concur client: user parameter %q: want consumerKey or client_id", userParam)
 	}
 	timeout := cfg.Timeout
@@ -129,6 +128,11 @@ func New(cfg Config) (*Client, error) {
 		},
 	}, nil
 }
+
+// validUserParam reports whether Concur reads the application on user rows
+// under name p: consumerKey (its parameter table) or client_id (its example
+// and SDK). New and --user-param's check share it.
+func validUserParam(p string) bool { return p == DefaultUserParam || p == "client_id" }
 
 // sender returns how requests are sent. Redirects are refused, so an
 // http.Client that sets no timeout and keeps no cookies adds nothing to its

@@ -75,7 +75,7 @@ func (s *Settings) SecretFiles() []provider.File {
 }
 
 func (s *Settings) Complete(env provider.Env) error {
-	if s.UserParam != "consumerKey" && s.UserParam != "client_id" {
+	if !validUserParam(s.UserParam) {
 		return fmt.Errorf("--user-param %q: want consumerKey or client_id", s.UserParam)
 	}
 	if s.Sandbox {
