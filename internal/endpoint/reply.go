@@ -35,19 +35,12 @@ func IsEmptyObject(b []byte) bool {
 // itself. The caller redacts the whole of it before cutting it
 // (ServerText).
 func PageText(b []byte, tags ...string) string {
-	for _, tag := range tags {
-		if m := strings.TrimSpace(tagText(b, tag)); m != "" {
-			return m
-		}
+	if len(tags) == 0 {
+		return string(b)
 	}
-	return string(b)
-}
-
-// tagText returns the text between the first <tag …> and </tag>, case
-// insensitively, or "".
-func tagText(b []byte, tag string) string {
 	// Byte-wise ASCII lowering keeps the indexes valid in b: bytes.ToLower
-	// rewrites invalid UTF-8 and so changes lengths.
+	// rewrites invalid UTF-8 and so changes lengths. Once for every tag:
+	// the body may be a 64 KiB error page.
 	lower := make([]byte, len(b))
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
@@ -55,6 +48,17 @@ func tagText(b []byte, tag string) string {
 		}
 		lower[i] = c
 	}
+	for _, tag := range tags {
+		if m := strings.TrimSpace(tagText(b, lower, tag)); m != "" {
+			return m
+		}
+	}
+	return string(b)
+}
+
+// tagText returns the text between the first <tag …> and </tag> of b, case
+// insensitively (lower is b in ASCII lower case), or "".
+func tagText(b, lower []byte, tag string) string {
 	open := bytes.Index(lower, []byte("<"+strings.ToLower(tag)))
 	if open < 0 {
 		return ""
