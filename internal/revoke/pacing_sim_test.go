@@ -217,8 +217,13 @@ func TestPacingScenarios(t *testing.T) {
 
 func TestPacingFindsTheServersLimit(t *testing.T) {
 	t.Parallel()
-	const rows, ceiling, limit = 1500, 1000.0, 250.0
+	// 100/s is a limit any machine reaches at 4x, even loaded; one that
+	// does not reach it says so and skips, rather than fail for its speed.
+	const rows, ceiling, limit = 1000, 400.0, 100.0
 	run := runAgainstLimit(t, rows, ceiling, limit)
+	if run.server.ByStatus[http.StatusTooManyRequests] == 0 && float64(rows)/run.elapsed.Seconds() < limit {
+		t.Skipf("this machine sent %.0f rows/s, under the limit of %v/s: nothing to adapt to", float64(rows)/run.elapsed.Seconds(), limit)
+	}
 
 	if len(run.outcomes) != rows {
 		t.Fatalf("%d outcomes for %d rows", len(run.outcomes), rows)
