@@ -24,7 +24,13 @@ func TallyFile(path string) (Tally, error) {
 		if prev := latest[o.Line]; prev != 0 {
 			t.ByStatus[statusOrder[prev-1]]--
 		}
-		latest[o.Line] = statusIndex(o.Status) + 1
+		i, ok := o.Status.Index()
+		if !ok {
+			// journal.Read passes on known statuses only; should that
+			// change, this is an error, never a panic.
+			return fmt.Errorf("outcome file %s: line %d: unknown status %q", path, o.Line, o.Status)
+		}
+		latest[o.Line] = uint8(i) + 1
 		t.ByStatus[o.Status]++
 		t.Requests += int64(o.Attempts)
 		return nil
@@ -37,13 +43,3 @@ func TallyFile(path string) (Tally, error) {
 
 // statusOrder is Statuses(), made once: the tally runs for every record.
 var statusOrder = Statuses()
-
-// statusIndex is the position of s in Statuses(). journal.Read only passes on
-// known statuses, so every s has one.
-func statusIndex(s revoke.Status) uint8 {
-	i, ok := s.Index()
-	if !ok {
-		panic(fmt.Sprintf("status %q is not in revoke.Statuses", s))
-	}
-	return uint8(i)
-}
