@@ -3,6 +3,7 @@ package revoke_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"sync"
@@ -37,6 +38,15 @@ func (r *rows) Next() (input.Row, error) {
 	}
 	r.i++
 	return r.list[r.i-1], nil
+}
+
+// uniqueRows returns n token rows with distinct tokens.
+func uniqueRows(n int) *rows {
+	r := &rows{list: make([]input.Row, n)}
+	for i := range r.list {
+		r.list[i] = input.Row{Line: int64(i + 2), Kind: input.KindToken, Token: fmt.Sprintf("live-token-%07d", i)}
+	}
+	return r
 }
 
 func tokenRows(n int) *rows {

@@ -1,4 +1,4 @@
-package revoke_test
+package integration_test
 
 import (
 	"bytes"
@@ -61,4 +61,15 @@ func TestStatsWhileLoggingThroughTheBar(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the run did not stop 28s after its context's deadline: deadlocked")
 	}
+}
+
+// fakeRevoker answers with a function, so each test scripts the provider.
+type fakeRevoker struct {
+	revoke func(ctx context.Context, row input.Row) revoke.Answer
+}
+
+var _ revoke.Revoker = (*fakeRevoker)(nil)
+
+func (f *fakeRevoker) Revoke(ctx context.Context, row input.Row) revoke.Answer {
+	return f.revoke(ctx, row)
 }

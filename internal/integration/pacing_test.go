@@ -1,10 +1,14 @@
-package revoke_test
+// Package integration_test holds the tests that cross stages: the pool
+// against the simulator (pacing, self-sizing) and the pool with the progress
+// bar. They take seconds each and depend on no stage's internals.
+package integration_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,6 +99,20 @@ func uniqueRows(n int) *rows {
 		r.list[i] = input.Row{Line: int64(i + 2), Kind: input.KindToken, Token: fmt.Sprintf("live-token-%07d", i)}
 	}
 	return r
+}
+
+// rows is a revoke.Source over a fixed slice.
+type rows struct {
+	list []input.Row
+	i    int
+}
+
+func (r *rows) Next() (input.Row, error) {
+	if r.i >= len(r.list) {
+		return input.Row{}, io.EOF
+	}
+	r.i++
+	return r.list[r.i-1], nil
 }
 
 // limitedRun revokes n rows at --rate ceiling against a server allowing
