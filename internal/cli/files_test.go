@@ -277,6 +277,27 @@ func TestOutputsAreDistinct(t *testing.T) {
 		{"summary is the admin token file", func(s setup) []string {
 			return []string{"--out", s.out, "--admin-token-file", s.token, "--summary", s.token}
 		}, "--summary and --admin-token-file"},
+		{"summary is the outcome file through a linked directory", func(s setup) []string {
+			link := filepath.Join(s.dir, "linked")
+			if err := os.Symlink(s.dir, link); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--out", s.out, "--summary", filepath.Join(link, "out.csv")}
+		}, "--out and --summary"},
+		{"metrics file is the sidecar through a linked directory", func(s setup) []string {
+			link := filepath.Join(s.dir, "linked")
+			if err := os.Symlink(s.dir, link); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--out", s.out, "--metrics-file", journal.MetaPath(filepath.Join(link, "out.csv"))}
+		}, "sidecar and --metrics-file"},
+		{"summary is the lock file through a linked directory", func(s setup) []string {
+			link := filepath.Join(s.dir, "linked")
+			if err := os.Symlink(s.dir, link); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--out", s.out, "--summary", journal.LockPath(filepath.Join(link, "out.csv"))}
+		}, "lock file and --summary"},
 		{"outcome file is the job file", func(s setup) []string {
 			job := writeFile(t, s.dir, "job.csv", "rate: 5\n")
 			return []string{"--job", job, "--force", "--out", job}

@@ -42,13 +42,15 @@ func runPaths(cfg Config, raw flagValues) []namedPath {
 
 // checkDistinct refuses, before anything is sent or written, a run whose
 // outputs are the same file as one another or as a file it reads: the same
-// cleaned absolute path, or where both exist the same device and inode (a
-// hard link, a symbolic link, a bind mount). The error names the flags, and
-// never a secret file's path.
+// cleaned absolute path; where both exist, the same device and inode (a
+// hard link, a symbolic link, a bind mount); and where either does not exist
+// yet, the same name in the same directory, the directory compared by device
+// and inode (one path may reach it through a linked directory). The error
+// names the flags, and never a secret file's path.
 func checkDistinct(paths []namedPath) error {
 	type id struct {
-		abs string
-		fi  fs.FileInfo
+		abs, base string
+		fi, dir   fs.FileInfo
 	}
 	ids := make([]id, len(paths))
 	for i, p := range paths {
@@ -57,8 +59,12 @@ func checkDistinct(paths []namedPath) error {
 			return usagef("%s: %v", p.flag, err)
 		}
 		ids[i].abs = filepath.Clean(abs)
+		ids[i].base = filepath.Base(ids[i].abs)
 		if fi, err := os.Stat(p.path); err == nil {
 			ids[i].fi = fi
+		}
+		if dir, err := os.Stat(filepath.Dir(ids[i].abs)); err == nil {
+			ids[i].dir = dir
 		}
 	}
 	for i := range paths {
@@ -66,8 +72,10 @@ func checkDistinct(paths []namedPath) error {
 			if !paths[i].written && !paths[j].written {
 				continue
 			}
-			same := ids[i].abs == ids[j].abs ||
-				(ids[i].fi != nil && ids[j].fi != nil && os.SameFile(ids[i].fi, ids[j].fi))
+			a, b := ids[i], ids[j]
+			same := a.abs == b.abs ||
+				(a.fi != nil && b.fi != nil && os.SameFile(a.fi, b.fi)) ||
+				(a.base == b.base && a.dir != nil && b.dir != nil && os.SameFile(a.dir, b.dir))
 			if same {
 				return usagef("%s and %s are the same file: every file the run writes must be a file of its own, and none a file it reads", paths[i].flag, paths[j].flag)
 			}
