@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -454,6 +455,45 @@ func TestOutputsProbedBeforeSending(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestOutputsReplaceOnlyTheirOwn: a --summary or --metrics-file path that
+// holds a file this job did not write (yesterday's outcome file, notes) is
+// refused with exit 2 and left byte for byte; one that holds a summary or
+// metrics file of an earlier run is replaced, as a nightly job needs.
+func TestOutputsReplaceOnlyTheirOwn(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, sim.Config{}, nil)
+	for i := range 4 {
+		srv.AddToken("tok-own-" + strconv.Itoa(i))
+	}
+	for i, flag := range []string{"--summary", "--metrics-file"} {
+		t.Run(flag, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			in := writeFile(t, dir, "in.csv", "token\ntok-own-"+strconv.Itoa(2*i)+"\n")
+			for _, foreign := range []string{"line,kind,target\n2,token,sha256:0\n", "notes\n", "{\"not\": \"ours\"}\n"} {
+				path := writeFile(t, dir, "foreign", foreign)
+				res := refused(t, srv, nil, "not one this job wrote", flag, path, "--out", filepath.Join(dir, "out.csv"), in)
+				if b, err := os.ReadFile(path); err != nil || string(b) != foreign {
+					t.Errorf("%s: the foreign file changed to %q (%v)", flag, b, err)
+				}
+				if strings.Contains(res.stderr, "sha256:0") {
+					t.Errorf("the refusal shows the file's content: %s", res.stderr)
+				}
+			}
+			// An earlier run's own file is replaced.
+			own := filepath.Join(dir, "own")
+			out := filepath.Join(dir, "out-own.csv")
+			if res := runMain(t, t.Context(), map[string]string{EnvAdminToken: testAdminToken}, "", "run", "--base-url", srv.url, "--log-format", "json", flag, own, "--out", out, in); res.code != ExitOK {
+				t.Fatalf("first run: exit %d: %s", res.code, res.stderr)
+			}
+			in2 := writeFile(t, dir, "in2.csv", "token\ntok-own-"+strconv.Itoa(2*i+1)+"\n")
+			if res := runMain(t, t.Context(), map[string]string{EnvAdminToken: testAdminToken}, "", "run", "--base-url", srv.url, "--log-format", "json", flag, own, "--out", filepath.Join(dir, "out-own2.csv"), in2); res.code != ExitOK {
+				t.Fatalf("second run over the first's %s: exit %d: %s", flag, res.code, res.stderr)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,15 +90,64 @@ func checkDistinct(paths []namedPath) error {
 // the end of the run can be written: a summary or metrics path that cannot
 // is refused now (exit 2), not after the whole list was sent.
 func probeOutputs(cfg Config) error {
-	for _, p := range []struct{ flag, path string }{{"--summary", cfg.SummaryFile}, {"--metrics-file", cfg.MetricsFile}} {
+	for _, p := range []struct {
+		flag, path string
+		ours       func([]byte) bool
+	}{{"--summary", cfg.SummaryFile, isSummary}, {"--metrics-file", cfg.MetricsFile, isMetrics}} {
 		if p.path == "" {
 			continue
+		}
+		if err := checkOurs(p.flag, p.path, p.ours); err != nil {
+			return err
 		}
 		if err := ownfile.ProbeAtomic(p.path); err != nil {
 			return usagef("%s %s: %v", p.flag, p.path, err)
 		}
 	}
 	return nil
+}
+
+// maxOwnOutput bounds what checkOurs reads of an existing summary or
+// metrics file: either is a few kilobytes.
+const maxOwnOutput = 1 << 20
+
+// checkOurs refuses to replace an existing, non-empty file at path that is
+// not one this job writes (ours tells): a --summary or --metrics-file
+// pointed at yesterday's outcome file, a report or a config file must not
+// destroy it. A missing or empty file is fine.
+func checkOurs(flag, path string, ours func([]byte) bool) error {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		return nil // missing, or refused by ProbeAtomic for what it is
+	}
+	b, err := ownfile.Read(path, maxOwnOutput)
+	if err == nil && ours(b) {
+		return nil
+	}
+	return usagef("%s %s: the file exists and is not one this job wrote: refusing to replace it; remove it or choose another path", flag, path)
+}
+
+// isSummary reports whether b is a summary this job wrote: a JSON object
+// with an exit_code.
+func isSummary(b []byte) bool {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return false
+	}
+	_, ok := doc["exit_code"]
+	return ok
+}
+
+// isMetrics reports whether b is a metrics file this job wrote: Prometheus
+// text whose first line is about one of our series.
+func isMetrics(b []byte) bool {
+	first, _, _ := bytes.Cut(b, []byte("\n"))
+	for _, prefix := range []string{"# HELP bulkrevoke_", "# TYPE bulkrevoke_", "bulkrevoke_"} {
+		if bytes.HasPrefix(first, []byte(prefix)) {
+			return true
+		}
+	}
+	return false
 }
 
 // lockRun takes the outcome file's lock for the whole run, its end-of-run
