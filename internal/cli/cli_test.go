@@ -255,9 +255,9 @@ func TestDryRunSendsNothing(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.csv")
 	// No admin token and an unreachable instance: a dry run needs neither.
-	res := runMain(t, context.Background(), nil, "token,user,consumerKey\nt1,,\n,u,k\nt1,,\n,,\n",
+	res := runMain(t, context.Background(), nil, "token,user,consumerKey\nt1,,\n,u,k\nt1,,\n,u,\n",
 		"run", "--dry-run", "--format", "csv", "--out", out, "-")
-	if res.code != ExitInvalid { // the empty row; nothing can fail in a dry run
+	if res.code != ExitInvalid { // the user without consumerKey; nothing can fail in a dry run
 		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
 	}
 	got := readOutcomes(t, out)

@@ -67,6 +67,10 @@ type Config struct {
 	SummaryFile      string
 	MetricsFile      string
 
+	// Rows says how rows are read from INPUT: column names, the row kind,
+	// and the applications of user rows that name none (columns.go).
+	Rows input.Options
+
 	// Shard, when not whole, limits the run to the rows of one shard.
 	Shard input.Shard
 	// MaxDuration is the run's time budget; 0 means none.
@@ -140,6 +144,12 @@ type flagValues struct {
 	providers *provider.Declared
 	// input is --input; pushURL is --push-url, checked in complete.
 	input, pushURL string
+	// How rows are read (columns.go); layers tells list flags apart by
+	// the layer that set them.
+	consumerKeys     *listFlag
+	consumerKeysFile string
+	rowKind          string
+	layers           layers
 }
 
 // newRunFlags declares the flags of "run", bound to cfg and raw.
@@ -174,6 +184,7 @@ func newRunFlags(cfg *Config, raw *flagValues, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&raw.input, "input", "", "the input file `PATH`, as the INPUT argument (give one or the other, or both the same)")
 	fs.StringVar(&cfg.Name, "name", "", "the run's `NAME` in the metrics' name label and the summary (default: the --job file's base name, else bulkrevoke)")
 	fs.StringVar(&raw.pushURL, "push-url", "", "push the metrics to the Prometheus Pushgateway at `URL` every --progress-interval and at the end, grouped by job=\"bulkrevoke\", name and shard (https, or http on loopback only); an unreachable gateway is a warning")
+	addColumnFlags(fs, cfg, raw)
 	addProviderFlags(fs, cfg, raw)
 	return fs
 }
@@ -203,9 +214,11 @@ func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Conf
 			return cfg, &usageError{err}
 		}
 	}
+	raw.layers.n++
 	if err := applyEnv(fs, getenv); err != nil {
 		return cfg, &usageError{err}
 	}
+	raw.layers.n++
 	// $BULKREVOKE_INPUT is the environment's layer, below the command
 	// line's INPUT; --input is the command line's.
 	envInput := raw.input
@@ -258,6 +271,9 @@ func parseRun(args []string, getenv func(string) string, stderr io.Writer) (Conf
 		}
 	}
 	if err := cfg.complete(raw.format); err != nil {
+		return cfg, err
+	}
+	if err := cfg.completeRows(raw); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.completeProvider(fs, raw, getenv)

@@ -17,19 +17,22 @@ import (
 type Finished struct {
 	// RunByStatus counts this run's outcomes by status (not earlier runs',
 	// which the summary and the progress line's done_by_status include).
-	RunByStatus  map[revoke.Status]int64 `json:"run_by_status"`
-	Requests     int64                   `json:"requests"`
-	Retries      int64                   `json:"retries"`
-	Throttled    int64                   `json:"throttled"`
-	Unrecorded   int64                   `json:"unrecorded_requests"`
-	Probes       int64                   `json:"probe_requests"`
-	Skipped      int64                   `json:"skipped"`
-	DurationMS   int64                   `json:"duration_ms"`
-	AchievedRate float64                 `json:"achieved_rate"` // requests/s while sending
-	SettledRate  float64                 `json:"settled_rate"`  // rounded to 0.1
-	FinalRate    float64                 `json:"final_rate"`
-	PeakInFlight int                     `json:"peak_in_flight"`
-	ExitCode     int                     `json:"exit_code"`
+	RunByStatus map[revoke.Status]int64 `json:"run_by_status"`
+	Requests    int64                   `json:"requests"`
+	Retries     int64                   `json:"retries"`
+	Throttled   int64                   `json:"throttled"`
+	Unrecorded  int64                   `json:"unrecorded_requests"`
+	Probes      int64                   `json:"probe_requests"`
+	Skipped     int64                   `json:"skipped"`
+	// EmptyRows counts the input's rows of empty cells: no rows, no
+	// outcomes, like blank lines.
+	EmptyRows    int64   `json:"empty_rows"`
+	DurationMS   int64   `json:"duration_ms"`
+	AchievedRate float64 `json:"achieved_rate"` // requests/s while sending
+	SettledRate  float64 `json:"settled_rate"`  // rounded to 0.1
+	FinalRate    float64 `json:"final_rate"`
+	PeakInFlight int     `json:"peak_in_flight"`
+	ExitCode     int     `json:"exit_code"`
 	// Error says why the run stopped early; empty when it did not.
 	Error string `json:"error,omitempty"`
 }
@@ -67,7 +70,7 @@ func (f Finished) MarshalZerologObject(e *zerolog.Event) {
 	}
 	e.Dict("run_by_status", byStatus).Int64("requests", f.Requests).Int64("retries", f.Retries).
 		Int64("throttled", f.Throttled).Int64("unrecorded_requests", f.Unrecorded).Int64("probe_requests", f.Probes).
-		Int64("skipped", f.Skipped).Int64("duration_ms", f.DurationMS).
+		Int64("skipped", f.Skipped).Int64("empty_rows", f.EmptyRows).Int64("duration_ms", f.DurationMS).
 		Float64("achieved_rate", f.AchievedRate).Float64("settled_rate", f.SettledRate).Float64("final_rate", f.FinalRate).
 		Int("peak_in_flight", f.PeakInFlight).Int(keyExitCode, f.ExitCode)
 	if f.Error != "" {

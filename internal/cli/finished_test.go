@@ -27,6 +27,7 @@ func TestFinishedLineKeys(t *testing.T) {
 	}
 	for _, stopped := range []error{nil, errors.New("interrupted (SIGINT)")} {
 		want := newFinished(snap, 2*time.Second, 3, stopped)
+		want.EmptyRows = 2
 		if want.SettledRate != 11.3 || want.AchievedRate != 10 || want.DurationMS != 2000 || want.Probes != 1 {
 			t.Errorf("newFinished = %+v", want)
 		}

@@ -65,7 +65,7 @@ func TestEveryWayARunEndsIsJSON(t *testing.T) {
 	dir := t.TempDir()
 	ok := writeFile(t, dir, "ok.csv", "token\ntok-ok-1\ntok-ok-2\ntok-ok-1\n")
 	failing, _ := sweepInput(t, srv, t.TempDir(), 2, 1, 2, 0)
-	invalid := writeFile(t, dir, "invalid.csv", "token,user,consumerKey\ntok-inv-1,,\n,,\n")
+	invalid := writeFile(t, dir, "invalid.csv", "token,user,consumerKey\ntok-inv-1,,\n,only-user@example.com,\n")
 
 	cases := []struct {
 		name      string
@@ -567,7 +567,7 @@ func TestInvalidRowsStillCountAsSuccess(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	prom := filepath.Join(dir, "m.prom")
-	in := writeFile(t, dir, "in.csv", "token\ntok-1\n,\n")
+	in := writeFile(t, dir, "in.csv", "token\ntok-1\ntok 2\n")
 	before := time.Now()
 	if res := runMain(t, context.Background(), nil, "", "run", "--dry-run", "--metrics-file", prom, "--out", filepath.Join(dir, "o.csv"), in); res.code != ExitInvalid {
 		t.Fatalf("exit %d:\n%s", res.code, res.stderr)

@@ -28,6 +28,7 @@ func runPaths(cfg Config, raw flagValues) []namedPath {
 		{"--summary", cfg.SummaryFile, true},
 		{"--metrics-file", cfg.MetricsFile, true},
 		{"--job", raw.job, false},
+		{"--consumer-keys-file", raw.consumerKeysFile, false},
 	}
 	paths = append(paths, secretFiles(raw)...)
 	if cfg.Input != "-" {

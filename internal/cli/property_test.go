@@ -60,7 +60,7 @@ type genRow struct {
 // randomInput makes rows of every kind: live and unknown tokens, live,
 // empty and unknown user pairs, repeats of earlier rows, invalid rows.
 func randomInput(r *rand.Rand, srv *sim.Server, n int) []genRow {
-	invalids := []string{"tok with space,,", ",only-user@example.com,", ",,", ",,ck-only", "tok-both,u@example.com,ck-1", "tok\x01ctl,,"}
+	invalids := []string{"tok with space,,", ",only-user@example.com,", "tok-both-2,,ck-2", ",,ck-only", "tok-both,u@example.com,ck-1", "tok\x01ctl,,"}
 	var rows []genRow
 	for i := range n {
 		switch k := r.IntN(100); {

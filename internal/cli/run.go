@@ -338,6 +338,7 @@ func execute(ctx context.Context, cfg Config, stdin io.Reader, watch *watch, log
 		return nil
 	}
 
+	watch.emptyRows = in.empty
 	watch.begin(total, pool.Stats)
 	stopAcked := acknowledgeStop(ctx, cfg, pool.Stats, watch, log)
 	runErr := pool.Run(ctx, revoke.CheckRows(shardRows(src, cfg.Shard), rowCheck(revoker, cfg.Settings)), record)
@@ -399,6 +400,9 @@ type openedInput struct {
 	// from.
 	total int64
 	sum   string
+	// empty is the number of rows of empty cells in INPUT: no rows, but
+	// counted in the finished line and the summary (empty_rows).
+	empty int64
 	// lines holds the line of every row this run takes, with --resume.
 	lines *journal.LineSet
 	close func()
@@ -464,15 +468,15 @@ func openInput(cfg Config, stdin io.Reader) (*openedInput, error) {
 		lines = &journal.LineSet{}
 		each = lines.Add
 	}
-	total, err := input.ShardLines(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Shard, each)
+	total, empty, err := input.Survey(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Shard, cfg.Rows, each)
 	if err != nil {
 		return fail(fmt.Errorf("read input %s: %w", cfg.Input, err))
 	}
-	rows, err := input.Open(io.NewSectionReader(f, 0, size), cfg.InputFormat)
+	rows, err := input.OpenOptions(io.NewSectionReader(f, 0, size), cfg.InputFormat, cfg.Rows)
 	if err != nil {
 		return fail(fmt.Errorf("input %s: %w", cfg.Input, err))
 	}
-	return &openedInput{rows: rows, total: total, sum: sum, lines: lines, close: done}, nil
+	return &openedInput{rows: rows, total: total, empty: empty, sum: sum, lines: lines, close: done}, nil
 }
 
 // rootCAs, when set, replaces the system's CA certificates. Only tests set

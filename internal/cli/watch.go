@@ -70,12 +70,14 @@ type watch struct {
 	start time.Time
 
 	// Set by begin; a run refused before it sends anything has none.
-	meter    *progress.Meter
-	total    int64
-	runStart time.Time
-	runEnd   time.Time
-	tick     chan struct{} // closed by end
-	ticking  sync.WaitGroup
+	meter *progress.Meter
+	total int64
+	// emptyRows is the number of rows of empty cells in the input.
+	emptyRows int64
+	runStart  time.Time
+	runEnd    time.Time
+	tick      chan struct{} // closed by end
+	ticking   sync.WaitGroup
 
 	lastSuccess     time.Time
 	lastSuccessRead bool
@@ -380,7 +382,9 @@ func (w *watch) finish(runErr error) error {
 		if stoppedEarly(final) {
 			stopped = final
 		}
-		newFinished(snap, w.runEnd.Sub(w.runStart), exit, stopped).log(w.log)
+		f := newFinished(snap, w.runEnd.Sub(w.runStart), exit, stopped)
+		f.EmptyRows = w.emptyRows
+		f.log(w.log)
 	}
 	if w.pusher != nil {
 		// A push that fails is a warning: it never changes the exit code.
@@ -428,6 +432,7 @@ func (w *watch) summary(s progress.Snapshot, exit int, runErr error, end time.Ti
 		DurationS:               math.Round(end.Sub(w.start).Seconds()*1000) / 1000,
 		ExitCode:                exit,
 		InputRows:               s.Total,
+		EmptyRows:               w.emptyRows,
 		Requests:                s.Requests,
 		Retries:                 s.Retries,
 		ConfiguredRate:          w.cfg.Rate,

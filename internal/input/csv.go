@@ -47,9 +47,11 @@ type csvReader struct {
 	width int
 	// done marks the end: a file with no header at all, or io.EOF seen.
 	done bool
+	// empty counts the records of empty cells passed over.
+	empty int64
 }
 
-func openCSV(r io.Reader, maxRecord int) (*csvReader, error) {
+func openCSV(r io.Reader, maxRecord int, cols *columns) (*csvReader, error) {
 	g, err := newRecordGuard(r, maxRecord)
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %w", err)
@@ -68,12 +70,16 @@ func openCSV(r io.Reader, maxRecord int) (*csvReader, error) {
 		return nil, fmt.Errorf("read csv header: %w", err)
 	}
 
+	// The normalizer is this Unmarshaller's own: gocsv's process-wide
+	// one (SetHeaderNormalizer) is never set, so nothing outside this
+	// package changes how headers are read, nor this package anything
+	// outside it.
 	var names []string
 	err = um.RenormalizeHeaders(func(headers []string) []string {
 		names = slices.Clone(headers)
 		out := make([]string, len(headers))
 		for i, h := range headers {
-			if f := fieldOf([]byte(h)); f != noField {
+			if f := cols.fieldOf([]byte(h)); f != noField {
 				out[i] = csvTags[f]
 			}
 		}
@@ -82,11 +88,12 @@ func openCSV(r io.Reader, maxRecord int) (*csvReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %w", err)
 	}
-	absent := func(f field) bool { return slices.Contains(um.MismatchedStructFields, csvTags[f]) }
-	if absent(fieldToken) && (absent(fieldUser) || absent(fieldConsumerKey)) {
-		// The header's own cells are not quoted back: when the header is
-		// missing, the first line is data and may hold a token.
-		return nil, fmt.Errorf("csv header has no usable columns: want %s; is the header line missing?", expectedColumns)
+	var present [numFields]bool
+	for _, tag := range um.Headers {
+		present[tagField(tag)] = true
+	}
+	if err := cols.require(present, "the header's cells: "+describeCells(names)); err != nil {
+		return nil, fmt.Errorf("csv header: %w", err)
 	}
 
 	c.width = len(um.Headers)
@@ -99,13 +106,20 @@ func openCSV(r io.Reader, maxRecord int) (*csvReader, error) {
 			continue
 		}
 		if j := c.cols[f]; j >= 0 {
-			// Quoting these names is safe: they matched an alias.
-			return nil, fmt.Errorf("csv header: columns %d (%q) and %d (%q) both give %s; keep one",
-				j+1, names[j], i+1, names[i], fieldNames[f])
+			// Quoting these names is safe: they matched a column name.
+			return nil, fmt.Errorf("csv header: columns %d (%q) and %d (%q) both give %s; keep one, or name it with %s",
+				j+1, names[j], i+1, names[i], fieldNames[f], columnFlagOf(f))
 		}
 		c.cols[f] = i
 	}
 	return c, nil
+}
+
+func columnFlagOf(f field) string {
+	if columnFlags[f] == "" {
+		return "a column flag"
+	}
+	return columnFlags[f]
 }
 
 // newCSVReader reads records out of the guard with the settings recordScan
@@ -240,26 +254,57 @@ func parseReason(pe *csv.ParseError, hidden int64) string {
 	return fmt.Sprintf("malformed CSV record: %v (column %d)", pe.Err, pe.Column)
 }
 
-func (c *csvReader) next() (Row, error) {
-	rec, line, broken, err := c.record()
-	if err != nil {
-		return Row{}, err
+// next returns the next row, unchecked when it is not broken (Reader.Next
+// checks it), or io.EOF. A record whose cells are all empty once trimmed
+// (",,", as spreadsheets end their exports) is no row, like a blank line:
+// it is counted in empty.
+func (c *csvReader) next() (row Row, extra string, err error) {
+	for {
+		rec, line, broken, err := c.record()
+		if err != nil {
+			return Row{}, "", err
+		}
+		row := Row{Line: line}
+		if broken != "" {
+			row.Invalid = broken
+			return row, "", nil
+		}
+		if emptyRecord(rec) {
+			c.empty++
+			continue
+		}
+		for f, i := range c.cols {
+			if i >= 0 && i < len(rec) {
+				setField(&row, field(f), trimValue(rec[i]))
+			}
+		}
+		if len(rec) > c.width {
+			extra = fmt.Sprintf("record has %d fields, the header has %d", len(rec), c.width)
+		}
+		return row, extra, nil
 	}
-	row := Row{Line: line}
-	if broken != "" {
-		row.Invalid = broken
-		return row, nil
+}
+
+// skip moves past the next row without building it, as next would, and
+// returns the line it starts on.
+func (c *csvReader) skip() (int64, error) {
+	for {
+		rec, line, broken, err := c.record()
+		if err != nil || broken != "" || !emptyRecord(rec) {
+			return line, err
+		}
+		c.empty++
 	}
-	for f, i := range c.cols {
-		if i >= 0 && i < len(rec) {
-			setField(&row, field(f), trimValue(rec[i]))
+}
+
+// emptyRecord reports whether every cell of rec is empty once trimmed.
+func emptyRecord(rec []string) bool {
+	for _, cell := range rec {
+		if trimValue(cell) != "" {
+			return false
 		}
 	}
-	check(&row)
-	if len(rec) > c.width {
-		row.Invalid = fmt.Sprintf("record has %d fields, the header has %d", len(rec), c.width)
-	}
-	return row, nil
+	return true
 }
 
 func setField(r *Row, f field, v string) {

@@ -120,8 +120,15 @@ func TestCSV(t *testing.T) {
 		},
 		{
 			name: "neither kind",
-			in:   "token,user,consumerKey\n,,\n   \n",
-			want: []want{{2, none, false, reasonNoTarget}, {3, none, false, reasonNoTarget}},
+			in:   "token,user,consumerKey,note\n,,,leaver\n",
+			want: []want{{2, none, false, reasonNoTarget}},
+		},
+		{
+			// Spreadsheets end their exports in rows of empty cells:
+			// no rows, like blank lines.
+			name: "empty rows",
+			in:   "token,user,consumerKey\n,,\n   \nt-1,,\n , \t,\n,,,,\n",
+			want: []want{{4, tok, true, ""}},
 		},
 		{
 			name: "both kinds",

@@ -50,7 +50,7 @@ func checkAnyInput(t *testing.T, data []byte, f Format, firstLine int64) {
 			t.Fatalf("bound %d: reads from a pipe gave %d rows (err %v), from a file %d (err %v)", bound, len(pipe), pipeErr, len(rows), err)
 		}
 		var lines []int64
-		n, cerr := count(bytes.NewReader(data), f, bound, func(line int64) { lines = append(lines, line) })
+		n, _, cerr := count(bytes.NewReader(data), f, bound, func(line int64) { lines = append(lines, line) })
 		if (err == nil) != (cerr == nil) || err == nil && (n != int64(len(rows)) || !sameLines(lines, rows)) {
 			t.Fatalf("bound %d: Count = %d, %v, lines %v; Next gave %d rows, %v", bound, n, cerr, lines, len(rows), err)
 		}
@@ -79,7 +79,7 @@ func FuzzCSV(f *testing.F) {
 // of where each record starts, which is what a cut record reports.
 func checkAgainstCSVReader(t *testing.T, data []byte) {
 	t.Helper()
-	rd, err := open(bytes.NewReader(data), CSV, MaxRecordLen)
+	rd, err := open(bytes.NewReader(data), CSV, MaxRecordLen, Options{})
 	if err != nil || len(data) >= MaxRecordLen {
 		return
 	}

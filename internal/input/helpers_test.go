@@ -22,7 +22,7 @@ type want struct {
 // readAll opens data and reads every row; err is Open's error or a read
 // error.
 func readAll(r io.Reader, f Format, maxRecord int) ([]Row, error) {
-	rd, err := open(r, f, maxRecord)
+	rd, err := open(r, f, maxRecord, Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func checkStable(t *testing.T, data []byte, f Format, maxRecord int) {
 			t.Errorf("%s reads: got %d rows (err %v), whole reads gave %d rows (err %v)", name, len(rows), err, len(base), baseErr)
 		}
 		var lines []int64
-		n, cerr := count(r(), f, maxRecord, func(line int64) { lines = append(lines, line) })
+		n, _, cerr := count(r(), f, maxRecord, func(line int64) { lines = append(lines, line) })
 		if (cerr == nil) != (baseErr == nil) {
 			t.Errorf("%s reads: Count error %v, Next error %v", name, cerr, baseErr)
 		}

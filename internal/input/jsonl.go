@@ -19,9 +19,12 @@ type jsonlReader struct {
 	long []byte
 	max  int
 	line int64
+	cols *columns
+	// present marks the fields some object so far has given a key for.
+	present [numFields]bool
 }
 
-func openJSONL(r io.Reader, maxLine int) (*jsonlReader, error) {
+func openJSONL(r io.Reader, maxLine int, cols *columns) (*jsonlReader, error) {
 	// Typical lines are read in place from this buffer. Under a small bound
 	// it leaves room for the line ending, so that a line of exactly maxLine
 	// bytes still fits whether it ends in "\n" or "\r\n".
@@ -46,7 +49,7 @@ func openJSONL(r io.Reader, maxLine int) (*jsonlReader, error) {
 		}
 		break
 	}
-	return &jsonlReader{br: br, max: maxLine}, nil
+	return &jsonlReader{br: br, max: maxLine, cols: cols}, nil
 }
 
 // readLine returns the next physical line without its line ending. A line
@@ -93,18 +96,21 @@ func (j *jsonlReader) readLine() (line []byte, tooLong bool, err error) {
 	return b, false, nil
 }
 
-func (j *jsonlReader) next() (Row, error) {
+// next returns the next row, unchecked when it is not broken (Reader.Next
+// checks it), or io.EOF.
+func (j *jsonlReader) next() (Row, string, error) {
 	for {
 		b, tooLong, err := j.readLine()
 		switch {
 		case err != nil:
-			return Row{}, err
+			return Row{}, "", err
 		case tooLong:
-			return Row{Line: j.line, Invalid: "line longer than " + sizeText(j.max)}, nil
+			return Row{Line: j.line, Invalid: "line longer than " + sizeText(j.max)}, "", nil
 		case isBlank(b):
 			continue
 		}
-		return parseObject(b, j.line), nil
+		row, extra := parseObject(b, j.line, j.cols, &j.present)
+		return row, extra, nil
 	}
 }
 
@@ -142,22 +148,26 @@ func isBlank(b []byte) bool {
 // token in one object must not be resolved by a guess), it can say which
 // field has the wrong type, and it allocates only the strings it keeps.
 // Because the line is known to be valid JSON, the walk needs no error paths.
-func parseObject(b []byte, line int64) Row {
-	row := Row{Line: line}
+//
+// The row comes back unchecked unless broken; extra is a reason found on the
+// way that overrides whatever the check finds. present collects the fields
+// whose keys the object gives.
+func parseObject(b []byte, line int64, cols *columns, present *[numFields]bool) (row Row, extra string) {
+	row = Row{Line: line}
 	if !json.Valid(b) {
 		row.Invalid = syntaxReason(b)
-		return row
+		return row, ""
 	}
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD, which
 	// would then pass as a user name.
 	if !utf8.Valid(b) {
 		row.Invalid = "line is not valid UTF-8"
-		return row
+		return row, ""
 	}
 	i := skipSpace(b, 0)
 	if b[i] != '{' {
 		row.Invalid = "expected a JSON object, got " + jsonKind(b[i])
-		return row
+		return row, ""
 	}
 	var given [numFields]bool
 	var reason string
@@ -171,7 +181,8 @@ func parseObject(b []byte, line int64) Row {
 		v := i
 		i = skipValue(b, i)
 		val := b[v:i]
-		if f := fieldOf(jsonString(key)); f != noField {
+		if f := cols.fieldOf(jsonString(key)); f != noField {
+			present[f] = true
 			switch {
 			case given[f]:
 				if reason == "" {
@@ -193,11 +204,7 @@ func parseObject(b []byte, line int64) Row {
 			i = skipSpace(b, i+1)
 		}
 	}
-	check(&row)
-	if reason != "" {
-		row.Invalid = reason
-	}
-	return row
+	return row, reason
 }
 
 // syntaxReason describes invalid JSON by position only: encoding/json's own

@@ -57,19 +57,22 @@ func TestSeen(t *testing.T) {
 	b := Row{Kind: KindUser, User: "bo", ConsumerKey: "ck"}.Key()
 	s := NewSeen()
 	steps := []struct {
-		name string
-		key  [16]byte
-		dup  bool
+		name  string
+		key   [16]byte
+		line  int64
+		dup   bool
+		first int64
 	}{
-		{"first token", a, false},
-		{"first user", b, false},
-		{"token again", a, true},
-		{"user again", b, true},
-		{"token a third time", a, true},
+		{"first token", a, 2, false, 0},
+		{"first user", b, 3, false, 0},
+		{"token again", a, 5, true, 2},
+		{"user again", b, 8, true, 3},
+		{"token a third time", a, 9, true, 2},
 	}
 	for _, st := range steps {
-		if got := s.Add(st.key); got != st.dup {
-			t.Errorf("%s: Add = %v, want %v", st.name, got, st.dup)
+		first, dup := s.Add(st.key, st.line)
+		if dup != st.dup || first != st.first {
+			t.Errorf("%s: Add = %d, %v; want %d, %v", st.name, first, dup, st.first, st.dup)
 		}
 	}
 }

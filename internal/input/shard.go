@@ -123,30 +123,42 @@ func (r *ShardReader) Next() (Row, error) {
 // the same bytes, for progress totals. For the whole input it is Count;
 // otherwise every row must be parsed to be placed, which costs more.
 func CountShard(r io.Reader, f Format, s Shard) (int64, error) {
-	return ShardLines(r, f, s, nil)
+	return ShardLines(r, f, s, Options{}, nil)
 }
 
-// ShardLines is CountShard that also calls each, if not nil, with the line of
-// every row of the shard, in order: the lines an outcome file of this shard
-// may hold, and the only ones.
-func ShardLines(r io.Reader, f Format, s Shard, each func(line int64)) (int64, error) {
-	if s.Whole() {
+// ShardLines is CountShard under Options o, and calls each, if not nil,
+// with the line of every row of the shard, in order (a line fanned out over
+// several applications once for each): the lines an outcome file of this
+// shard may hold, and the only ones.
+func ShardLines(r io.Reader, f Format, s Shard, o Options, each func(line int64)) (int64, error) {
+	rows, _, err := Survey(r, f, s, o, each)
+	return rows, err
+}
+
+// Survey is ShardLines that also returns the number of empty CSV records
+// in the whole input (see Reader.EmptyRows). It is the look at the input
+// before a run, so it also refuses a JSONL input that lacks a column o
+// needs.
+func Survey(r io.Reader, f Format, s Shard, o Options, each func(line int64)) (rows, empty int64, err error) {
+	if s.Whole() && o.plain() {
 		return count(r, f, MaxRecordLen, each)
 	}
-	rd, err := Open(r, f)
+	rd, err := OpenOptions(r, f, o)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var n int64
+	var all int64
 	for {
 		row, err := rd.Next()
 		switch {
 		case errors.Is(err, io.EOF):
-			return n, nil
+			return rows, rd.EmptyRows(), rd.missing(all)
 		case err != nil:
-			return n, err
-		case s.Owns(row):
-			n++
+			return rows, rd.EmptyRows(), err
+		}
+		all++
+		if s.Owns(row) {
+			rows++
 			if each != nil {
 				each(row.Line)
 			}

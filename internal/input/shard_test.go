@@ -83,7 +83,7 @@ func TestShardsPartitionTheInput(t *testing.T) {
 	for _, r := range all {
 		if r.Invalid != "" {
 			invalid++
-		} else if seen.Add(r.Key()) {
+		} else if _, dup := seen.Add(r.Key(), r.Line); dup {
 			dups++
 		}
 	}

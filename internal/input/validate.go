@@ -26,9 +26,12 @@ var fieldNames = [numFields]string{
 	fieldTokenTypeHint: "token_type_hint",
 }
 
-// aliases maps every accepted spelling to its field. Concur's own page calls
-// the consumer key client_id, and exports from identity tools say login_id or
-// access_token, so all of them are accepted in both formats.
+// aliases maps every built-in name to its field. Names are matched as
+// sameName says, so each stands for all its spellings: "login_id" is also
+// "Login ID", "LOGIN-ID" and "LoginId". Concur's own page calls the consumer
+// key client_id; identity tools and HR exports say login_id, email address
+// or access_token; all of them are accepted in both formats. A column flag
+// (Options) replaces a field's names.
 var aliases = []struct {
 	name  string
 	field field
@@ -38,27 +41,12 @@ var aliases = []struct {
 	{"user", fieldUser},
 	{"login_id", fieldUser},
 	{"user_login_id", fieldUser},
+	{"login", fieldUser},
+	{"email_address", fieldUser},
+	{"email", fieldUser},
 	{"consumerKey", fieldConsumerKey},
-	{"consumer_key", fieldConsumerKey},
 	{"client_id", fieldConsumerKey},
 	{"token_type_hint", fieldTokenTypeHint},
-}
-
-// expectedColumns is quoted in errors about a header that names nothing usable.
-const expectedColumns = `"token" (or access_token), or "user" (or login_id, user_login_id) with "consumerKey" (or consumer_key, client_id)`
-
-// fieldOf returns the field a column or key name stands for, noField if none.
-// Matching ignores ASCII case, surrounding spaces and a byte order mark; it
-// is ASCII-only on purpose, so that Unicode case folding (the Kelvin sign
-// folding to k) cannot turn a stray column into a known one.
-func fieldOf(name []byte) field {
-	name = trimName(name)
-	for _, a := range aliases {
-		if asciiEqualFold(name, a.name) {
-			return a.field
-		}
-	}
-	return noField
 }
 
 func trimName(b []byte) []byte {
@@ -78,25 +66,6 @@ func trimName(b []byte) []byte {
 
 func isNameSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
-}
-
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // trimValue removes the spaces and tabs that spreadsheets and hand edits

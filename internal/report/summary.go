@@ -55,6 +55,10 @@ type Summary struct {
 	// InputRows is the number of data rows in the input, invalid ones
 	// included; -1 when it could not be known (standard input).
 	InputRows int64 `json:"input_rows"`
+	// EmptyRows is the number of CSV rows whose cells are all empty
+	// (",,", as spreadsheets end their exports): no rows, no outcomes,
+	// like blank lines, and not in InputRows.
+	EmptyRows int64 `json:"empty_rows"`
 	// Done is the number of input rows the outcome file records, earlier
 	// runs' included when this one resumed them (the progress line's done);
 	// the six counts below add up to it.

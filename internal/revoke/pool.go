@@ -265,7 +265,11 @@ func (p *Pool) feed(j *job, g *errgroup.Group, src Source) (fedAll bool, err err
 			j.cancel(err)
 			return false, fmt.Errorf("read input: %w", err)
 		}
-		dup := row.Invalid == "" && seen.Add(row.Key())
+		var first int64
+		dup := false
+		if row.Invalid == "" {
+			first, dup = seen.Add(row.Key(), row.Line)
+		}
 		if p.cfg.Skip != nil && p.cfg.Skip(row) {
 			p.stats.skipped.Add(1)
 			continue
@@ -274,7 +278,7 @@ func (p *Pool) feed(j *job, g *errgroup.Group, src Source) (fedAll bool, err err
 		case row.Invalid != "":
 			outcomes <- settled(row, Invalid, row.Invalid)
 		case dup:
-			outcomes <- settled(row, Duplicate, "")
+			outcomes <- settled(row, Duplicate, DuplicateOf(first))
 		case p.cfg.DryRun:
 			outcomes <- settled(row, DryRun, "")
 		default:
@@ -300,6 +304,9 @@ func (p *Pool) feed(j *job, g *errgroup.Group, src Source) (fedAll bool, err err
 	}
 	return false, nil
 }
+
+// DuplicateOf is a duplicate's error: the line of the row it repeats.
+func DuplicateOf(line int64) string { return fmt.Sprintf("duplicate of line %d", line) }
 
 func settled(row input.Row, s Status, reason string) Outcome {
 	return Outcome{
