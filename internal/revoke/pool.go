@@ -305,8 +305,14 @@ func (p *Pool) feed(j *job, g *errgroup.Group, src Source) (fedAll bool, err err
 	return false, nil
 }
 
-// DuplicateOf is a duplicate's error: the line of the row it repeats.
-func DuplicateOf(line int64) string { return fmt.Sprintf("duplicate of line %d", line) }
+// DuplicateOf is a duplicate's error: the line of the row it repeats (0 for
+// a line too far down for input.Seen to keep).
+func DuplicateOf(line int64) string {
+	if line <= 0 {
+		return "duplicate of an earlier line"
+	}
+	return fmt.Sprintf("duplicate of line %d", line)
+}
 
 func settled(row input.Row, s Status, reason string) Outcome {
 	return Outcome{
