@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
 )
 
@@ -145,7 +145,7 @@ func readConsumerKeys(path string) ([]string, error) {
 	if fi, err := f.Stat(); err != nil {
 		return nil, fmt.Errorf("--consumer-keys-file: %w", err)
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("--consumer-keys-file %s: want a regular file, not %s", path, endpoint.ModeText(fi.Mode()))
+		return nil, fmt.Errorf("--consumer-keys-file %s: want a regular file, not %s", path, ownfile.ModeText(fi.Mode()))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeysFileBytes+1))
 	if err != nil {

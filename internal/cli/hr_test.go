@@ -2,15 +2,20 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/concur/sim"
-	"github.com/bulkrevoke/bulkrevoke/internal/report"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
@@ -28,7 +33,7 @@ type outcomeKey struct {
 func readTargets(t *testing.T, path string) map[outcomeKey]revoke.Outcome {
 	t.Helper()
 	got := map[outcomeKey]revoke.Outcome{}
-	if _, err := report.ReadJournal(path, func(o revoke.Outcome) error {
+	if _, err := journal.Read(path, func(o revoke.Outcome) error {
 		k := outcomeKey{o.Line, o.ConsumerKey}
 		if _, dup := got[k]; dup {
 			t.Errorf("line %d, consumer key %q recorded twice", o.Line, o.ConsumerKey)
@@ -200,6 +205,264 @@ func TestDuplicateNamesItsLine(t *testing.T) {
 		}
 		if o.Status != revoke.Duplicate || o.Error != want {
 			t.Errorf("line %d: %s %q, want duplicate %q", line, o.Status, o.Error, want)
+		}
+	}
+}
+
+// fanOutServer is a simulator holding live tokens for every (user,
+// application) pair, counting requests per target.
+type fanOutServer struct {
+	*server
+	mu   sync.Mutex
+	sent map[string]int
+}
+
+func newFanOutServer(t *testing.T, users, apps []string, before func(n int64)) *fanOutServer {
+	t.Helper()
+	f := &fanOutServer{sent: map[string]int{}}
+	f.server = newServer(t, sim.Config{}, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		f.mu.Lock()
+		f.sent[requestKey(r)]++
+		f.mu.Unlock()
+		if before != nil {
+			before(n)
+		}
+		return false
+	})
+	for _, u := range users {
+		for _, a := range apps {
+			f.AddUserTokens(u, a, 2)
+		}
+	}
+	return f
+}
+
+func (f *fanOutServer) sentTo(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sent[key]
+}
+
+// leavers writes a login-ID-only HR export of n users and returns the path
+// and the users.
+func leavers(t *testing.T, dir string, n int) (string, []string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("Login ID,Name\r\n")
+	var users []string
+	for i := range n {
+		u := fmt.Sprintf("leaver%02d@example.com", i)
+		users = append(users, u)
+		fmt.Fprintf(&b, "%s,Leaver %d\r\n", u, i)
+	}
+	return writeFile(t, dir, "leavers.csv", b.String()), users
+}
+
+// TestFanOutDryRun: a dry run shows every (line, application) it would send.
+func TestFanOutDryRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := writeFile(t, dir, "leavers.csv", "Login ID,Name,Client ID\nbo@example.com,Bo,\nal@example.com,Al,ck-own\nbo@example.com,Bo again,\n")
+	out := filepath.Join(dir, "o.csv")
+	res := runMain(t, context.Background(), nil, "", "run", "--dry-run", "--log-format", "json", "--consumer-key", "ck-a,ck-b", "--out", out, in)
+	if res.code != ExitOK {
+		t.Fatalf("exit %d:\n%s", res.code, res.stderr)
+	}
+	got := readTargets(t, out)
+	want := map[outcomeKey]revoke.Status{
+		{2, "ck-a"}: revoke.DryRun, {2, "ck-b"}: revoke.DryRun, {3, "ck-own"}: revoke.DryRun,
+		{4, "ck-a"}: revoke.Duplicate, {4, "ck-b"}: revoke.Duplicate,
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d outcomes, want %d: %v", len(got), len(want), got)
+	}
+	for k, st := range want {
+		if got[k].Status != st {
+			t.Errorf("%v: %s, want %s", k, got[k].Status, st)
+		}
+	}
+	if o := got[outcomeKey{4, "ck-b"}]; o.Error != "duplicate of line 2" {
+		t.Errorf("duplicate across applications says %q", o.Error)
+	}
+	// Compacted: sorted by line, then consumer key.
+	var order []outcomeKey
+	if _, err := journal.Read(out, func(o revoke.Outcome) error { order = append(order, outcomeKey{o.Line, o.ConsumerKey}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSortedFunc(order, func(a, b outcomeKey) int { return cmp.Or(cmp.Compare(a.line, b.line), cmp.Compare(a.key, b.key)) }) {
+		t.Errorf("outcome file not sorted by line, then consumer key: %v", order)
+	}
+	if !strings.Contains(res.stderr, `"input_rows":5`) {
+		t.Errorf("starting line does not count 5 targets:\n%s", res.stderr)
+	}
+}
+
+// TestFanOutInterruptedThenResumed: a run stopped with a row half done
+// redoes, on --resume, only that row's missing applications; every pair is
+// sent exactly once over both runs.
+func TestFanOutInterruptedThenResumed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	apps := []string{"ck-a", "ck-b", "ck-c"}
+	keys := writeFile(t, dir, "apps.txt", "# every application we run\nck-a\nck-b\nck-c\n")
+	in, users := leavers(t, dir, 6)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The stop comes with the 5th request: line 2 has all three
+	// applications, line 3 two of them.
+	srv := newFanOutServer(t, users, apps, func(n int64) {
+		if n == 5 {
+			cancel()
+		}
+	})
+	out := filepath.Join(dir, "o.csv")
+	res, _ := runJobCtx(t, ctx, srv.server, testAdminToken, "--rate", "0", "--concurrency", "1", "--consumer-keys-file", keys, "--out", out, in)
+	if res.code != ExitStopped {
+		t.Fatalf("exit %d, want 3:\n%s", res.code, res.stderr)
+	}
+	first := readTargets(t, out)
+	if len(first) != 5 {
+		t.Fatalf("%d outcomes before the stop, want 5: %v", len(first), first)
+	}
+	if o := first[outcomeKey{3, "ck-b"}]; o.Status != revoke.Revoked {
+		t.Fatalf("line 3, ck-b: %+v", o)
+	}
+	if _, ok := first[outcomeKey{3, "ck-c"}]; ok {
+		t.Fatal("line 3 is not half done")
+	}
+
+	res, fin := runJob(t, srv.server, testAdminToken, "--resume", "--rate", "0", "--consumer-keys-file", keys, "--out", out, in)
+	if res.code != ExitOK {
+		t.Fatalf("resume: exit %d:\n%s", res.code, res.stderr)
+	}
+	if fin.Skipped != 5 || fin.RunByStatus[revoke.Revoked] != 13 {
+		t.Errorf("resume: skipped %d, revoked %d; want 5 and 13", fin.Skipped, fin.RunByStatus[revoke.Revoked])
+	}
+	final := readTargets(t, out)
+	if len(final) != len(users)*len(apps) {
+		t.Errorf("%d outcomes, want %d", len(final), len(users)*len(apps))
+	}
+	for i, u := range users {
+		for _, a := range apps {
+			key := "user:" + u + "/" + a
+			if n := srv.sentTo(key); n != 1 {
+				t.Errorf("%s sent %d times over both runs, want once", key, n)
+			}
+			if _, revoked := srv.UserRevoked(u, a); !revoked {
+				t.Errorf("%s still live", key)
+			}
+			if o := final[outcomeKey{int64(i + 2), a}]; o.Status != revoke.Revoked || o.Target != u {
+				t.Errorf("line %d, %s: %+v", i+2, a, o)
+			}
+		}
+	}
+	// --retry-failed on a complete file sends nothing more.
+	before := srv.hits.Load()
+	if res, _ := runJob(t, srv.server, testAdminToken, "--resume", "--retry-failed", "--rate", "0", "--consumer-keys-file", keys, "--out", out, in); res.code != ExitOK {
+		t.Fatalf("retry: exit %d:\n%s", res.code, res.stderr)
+	}
+	if n := srv.hits.Load() - before; n != 0 {
+		t.Errorf("--retry-failed on a complete run sent %d requests", n)
+	}
+}
+
+// TestFanOutRetryFailed: --retry-failed re-sends exactly the failed
+// (line, application) pairs, not their lines' other applications.
+func TestFanOutRetryFailed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	apps := []string{"ck-a", "ck-b"}
+	in, users := leavers(t, dir, 3)
+	var failing atomic.Bool
+	failing.Store(true)
+	srv := newFanOutServer(t, users, apps, nil)
+	// Every ck-b request of the first run fails for good (400).
+	wrapped := newServer(t, sim.Config{}, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		srv.mu.Lock()
+		srv.sent[requestKey(r)]++
+		srv.mu.Unlock()
+		if failing.Load() && r.URL.Query().Get("consumerKey") == "ck-b" {
+			http.Error(w, `{"Message":"Bad Request"}`, http.StatusBadRequest)
+			return true
+		}
+		srv.ServeHTTP(w, r)
+		return true
+	})
+	out := filepath.Join(dir, "o.csv")
+	args := []string{"--rate", "0", "--max-attempts", "1", "--consumer-key", "ck-a", "--consumer-key", "ck-b", "--out", out, in}
+	res, _ := runJob(t, wrapped, testAdminToken, args...)
+	if res.code != ExitRows {
+		t.Fatalf("exit %d, want 1:\n%s", res.code, res.stderr)
+	}
+	failing.Store(false)
+	res, fin := runJob(t, wrapped, testAdminToken, append([]string{"--resume", "--retry-failed"}, args...)...)
+	if res.code != ExitOK || fin.Requests != 3 || fin.RunByStatus[revoke.Revoked] != 3 {
+		t.Fatalf("retry: exit %d, %d requests, %v; want 0, 3 (the ck-b pairs), 3 revoked:\n%s", res.code, fin.Requests, fin.RunByStatus, res.stderr)
+	}
+	for k, o := range readTargets(t, out) {
+		if o.Status != revoke.Revoked {
+			t.Errorf("%v: %s", k, o.Status)
+		}
+	}
+	for _, u := range users {
+		if n := srv.sentTo("user:" + u + "/ck-a"); n != 1 {
+			t.Errorf("%s/ck-a sent %d times, want once", u, n)
+		}
+		if n := srv.sentTo("user:" + u + "/ck-b"); n != 2 {
+			t.Errorf("%s/ck-b sent %d times, want twice (failed, retried)", u, n)
+		}
+	}
+}
+
+// TestFanOutShards: shards of a fanned-out input are disjoint and complete
+// by (line, application), and each pair is sent once, by one shard.
+func TestFanOutShards(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	apps := []string{"ck-a", "ck-b", "ck-c"}
+	in, users := leavers(t, dir, 20)
+	srv := newFanOutServer(t, users, apps, nil)
+	const shards = 3
+	seen := map[outcomeKey]int{}
+	linesSplit := map[int64]map[int]bool{}
+	for i := range shards {
+		out := filepath.Join(dir, fmt.Sprintf("o%d.csv", i))
+		res, _ := runJob(t, srv.server, testAdminToken, "--rate", "0", "--consumer-key", "ck-a,ck-b,ck-c",
+			"--shard", fmt.Sprintf("%d/%d", i, shards), "--out", out, in)
+		if res.code != ExitOK {
+			t.Fatalf("shard %d: exit %d:\n%s", i, res.code, res.stderr)
+		}
+		for k, o := range readTargets(t, out) {
+			if prev, ok := seen[k]; ok {
+				t.Errorf("%v in shards %d and %d", k, prev, i)
+			}
+			seen[k] = i
+			if o.Status != revoke.Revoked {
+				t.Errorf("shard %d, %v: %s", i, k, o.Status)
+			}
+			if linesSplit[k.line] == nil {
+				linesSplit[k.line] = map[int]bool{}
+			}
+			linesSplit[k.line][i] = true
+		}
+	}
+	if len(seen) != len(users)*len(apps) {
+		t.Errorf("%d pairs across shards, want %d", len(seen), len(users)*len(apps))
+	}
+	split := 0
+	for _, s := range linesSplit {
+		if len(s) > 1 {
+			split++
+		}
+	}
+	if split == 0 {
+		t.Error("no line's applications spread over shards: sharding is not by target")
+	}
+	for _, u := range users {
+		for _, a := range apps {
+			if n := srv.sentTo("user:" + u + "/" + a); n != 1 {
+				t.Errorf("%s/%s sent %d times", u, a, n)
+			}
 		}
 	}
 }

@@ -82,7 +82,8 @@ func resumeJournal(cfg Config, inputSum string, inputLines *journal.LineSet, rec
 		return nil, &usageError{err}
 	}
 	run := journal.Run{Out: cfg.Out, Input: cfg.Input, InputSHA256: inputSum, IgnoreInputChange: cfg.IgnoreInputChange,
-		Sandbox: cfg.Sandbox, Provider: cfg.Provider, Shard: cfg.Shard.String(), InputLines: inputLines}
+		Sandbox: cfg.Sandbox, Provider: cfg.Provider, Shard: cfg.Shard.String(), InputLines: inputLines,
+		ConsumerKeys: cfg.Rows.ConsumerKeys}
 	if err := journal.CheckResume(state, run); err != nil {
 		return nil, &usageError{err}
 	}

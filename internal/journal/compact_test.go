@@ -326,3 +326,42 @@ func TestCompactHistoryAppendsOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactFanOut: a user row fanned out over applications has one record
+// per (line, consumer key); compaction keeps the latest of each pair, sorted
+// by line, then consumer key, and never merges two applications of a line.
+func TestCompactFanOut(t *testing.T) {
+	t.Parallel()
+	pair := func(line int64, ck string, s revoke.Status, note string) revoke.Outcome {
+		o := outcome(line, s, note)
+		o.Kind, o.Target, o.ConsumerKey = "user", "bo@example.com", ck
+		return o
+	}
+	journal := []revoke.Outcome{
+		pair(3, "ck-b", revoke.Revoked, ""),
+		pair(2, "ck-c", revoke.Failed, "first try"),
+		pair(2, "ck-a", revoke.Revoked, ""),
+		pair(3, "ck-a", revoke.Revoked, ""),
+		pair(2, "ck-c", revoke.Revoked, "retried"),
+		pair(2, "ck-b", revoke.NotFound, ""),
+	}
+	want := []revoke.Outcome{journal[2], journal[5], journal[4], journal[3], journal[0]}
+	for _, ext := range []string{".csv", ".jsonl"} {
+		path := filepath.Join(t.TempDir(), "out"+ext)
+		writeOutcomes(t, path, journal...)
+		if err := Compact(path); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := readOutcomes(t, path); !slices.Equal(got, want) {
+			t.Errorf("%s: compacted = %v\nwant %v", ext, got, want)
+		}
+		// Sorted by (line, key) already: left as it is.
+		before, _ := os.ReadFile(path)
+		if err := Compact(path); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Errorf("%s: a compact fanned-out file was rewritten", ext)
+		}
+	}
+}

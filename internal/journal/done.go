@@ -7,15 +7,32 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
 
-// Done is what earlier runs recorded in an outcome file: the lines a
-// resumed run does not send again.
+// Done is what earlier runs recorded in an outcome file: the targets a
+// resumed run does not send again. A target is a line and, for a user row
+// fanned out over applications (Run.ConsumerKeys), one of those
+// applications: a row half done when a run stopped redoes only its missing
+// applications.
 type Done struct {
-	lines LineSet
-	// targets holds, for each line recorded, a hash of the target recorded
+	// slots holds one bit per target: slot(line, consumer key).
+	slots LineSet
+	// keys numbers Run.ConsumerKeys from 1; width is len(keys)+1, the slots
+	// of one line. A record whose consumer key is not listed (a row with
+	// its own, a token row) takes its line's slot 0.
+	keys  map[string]int64
+	width int64
+	// targets holds, for each slot recorded, a hash of the target recorded
 	// there, when INPUT may not be the file the journal was started from
-	// (State.CheckTargets): a line then counts as done only if it still
-	// names the same target. nil when the input is the same file.
+	// (State.CheckTargets): a target then counts as done only if its line
+	// still names it. nil when the input is the same file.
 	targets map[int64]uint64
+}
+
+// slot numbers a target: its line's slots, then its application's.
+func (d *Done) slot(line int64, consumerKey string) int64 {
+	if line < 0 {
+		return -1
+	}
+	return line*d.width + d.keys[consumerKey]
 }
 
 // ReadDone reads which lines of the outcome file at path (in state s) are
@@ -25,7 +42,10 @@ type Done struct {
 // is not done. When s.CheckTargets(r), Has also checks each line's target. A
 // torn last line is not done: Append drops it, and its row is redone.
 func ReadDone(path string, s State, r Run, sendsAgain func(revoke.Status) bool) (*Done, error) {
-	d := &Done{}
+	d := &Done{keys: map[string]int64{}, width: int64(len(r.ConsumerKeys)) + 1}
+	for i, k := range r.ConsumerKeys {
+		d.keys[k] = int64(i) + 1
+	}
 	if s.CheckTargets(r) {
 		d.targets = map[int64]uint64{}
 	}
@@ -33,13 +53,14 @@ func ReadDone(path string, s State, r Run, sendsAgain func(revoke.Status) bool) 
 		if err := checkRecord(o, r); err != nil {
 			return err
 		}
+		slot := d.slot(o.Line, o.ConsumerKey)
 		if sendsAgain(o.Status) {
-			d.lines.Remove(o.Line)
+			d.slots.Remove(slot)
 			return nil
 		}
-		d.lines.Add(o.Line)
+		d.slots.Add(slot)
 		if d.targets != nil {
-			d.targets[o.Line] = targetHash(o.Kind, o.Target, o.ConsumerKey)
+			d.targets[slot] = targetHash(o.Kind, o.Target, o.ConsumerKey)
 		}
 		return nil
 	})
@@ -51,14 +72,15 @@ func ReadDone(path string, s State, r Run, sendsAgain func(revoke.Status) bool) 
 
 // Has reports whether row already has a final outcome in the journal.
 func (d *Done) Has(row input.Row) bool {
-	if !d.lines.Has(row.Line) {
+	slot := d.slot(row.Line, row.ConsumerKey)
+	if !d.slots.Has(slot) {
 		return false
 	}
-	return d.targets == nil || d.targets[row.Line] == targetHash(row.Kind, row.Target(), row.ConsumerKey)
+	return d.targets == nil || d.targets[slot] == targetHash(row.Kind, row.Target(), row.ConsumerKey)
 }
 
-// Len is the number of lines done.
-func (d *Done) Len() int64 { return d.lines.Len() }
+// Len is the number of targets done.
+func (d *Done) Len() int64 { return d.slots.Len() }
 
 // targetHash identifies what an outcome row names, as written in the
 // outcome file (a token only by its fingerprint).

@@ -115,3 +115,46 @@ func TestLineSet(t *testing.T) {
 		t.Errorf("Len() = %d, want 4", s.Len())
 	}
 }
+
+// TestReadDoneFanOut: with --consumer-key, a line is done one application
+// at a time: a line half done has only its recorded applications done, a
+// failed application is sent again with --retry-failed, and a row naming
+// its own consumer key, or a token row, is done by its line.
+func TestReadDoneFanOut(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	usr := func(line int64, ck string, s revoke.Status) revoke.Outcome {
+		return revoke.Outcome{Line: line, Kind: input.KindUser, Target: "bo@example.com", ConsumerKey: ck, Status: s}
+	}
+	writeOutcomes(t, path,
+		usr(2, "ck-a", revoke.Revoked), usr(2, "ck-b", revoke.Revoked), usr(2, "ck-c", revoke.Revoked),
+		usr(3, "ck-a", revoke.Revoked), usr(3, "ck-b", revoke.Failed),
+		usr(4, "ck-own", revoke.Revoked),
+		revoke.Outcome{Line: 5, Kind: input.KindToken, Target: input.Fingerprint("t"), Status: revoke.Revoked},
+	)
+	run := Run{InputSHA256: "same", ConsumerKeys: []string{"ck-a", "ck-b", "ck-c"}}
+	d, err := ReadDone(path, State{Meta: &Meta{InputSHA256: "same"}}, run, func(s revoke.Status) bool { return s == revoke.Failed })
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(line int64, ck string) input.Row {
+		return input.Row{Line: line, Kind: input.KindUser, User: "bo@example.com", ConsumerKey: ck}
+	}
+	for _, tc := range []struct {
+		row  input.Row
+		want bool
+	}{
+		{u(2, "ck-a"), true}, {u(2, "ck-b"), true}, {u(2, "ck-c"), true},
+		{u(3, "ck-a"), true}, {u(3, "ck-b"), false}, {u(3, "ck-c"), false},
+		{u(4, "ck-own"), true}, {u(4, "ck-a"), false},
+		{input.Row{Line: 5, Kind: input.KindToken, Token: "t"}, true},
+		{u(6, "ck-a"), false},
+	} {
+		if got := d.Has(tc.row); got != tc.want {
+			t.Errorf("line %d, %q: Has = %v, want %v", tc.row.Line, tc.row.ConsumerKey, got, tc.want)
+		}
+	}
+	if d.Len() != 6 {
+		t.Errorf("Len = %d, want 6 targets done", d.Len())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 
@@ -61,7 +62,10 @@ func keepHistory(path string, spans []span) error {
 func Archive(path string) error {
 	var spans []span
 	if _, err := scan(path, func(r record) error {
-		spans = append(spans, span{line: r.outcome.Line, start: r.start, end: r.end})
+		if r.end-r.start > math.MaxUint32 {
+			return fmt.Errorf("record of line %d longer than 4 GiB", r.outcome.Line)
+		}
+		spans = append(spans, span{line: r.outcome.Line, start: r.start, size: uint32(r.end - r.start)})
 		return nil
 	}); err != nil {
 		return err

@@ -36,6 +36,10 @@ type Run struct {
 	Provider          string
 	// Shard is --shard as it is written in the sidecar, "" for none.
 	Shard string
+	// ConsumerKeys are the applications user rows naming none are fanned
+	// out over (--consumer-key): with them, a line is done one
+	// application at a time.
+	ConsumerKeys []string
 	// InputLines holds the line of every row this run takes (the shard's,
 	// with --shard), for the record rules. cli always sets it; nil (unit
 	// tests of the other rules) skips record-past-input.
