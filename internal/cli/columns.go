@@ -10,8 +10,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 )
 
 // How rows are read from INPUT: which columns, which kind, and the

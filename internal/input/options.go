@@ -222,11 +222,10 @@ func (c *columns) require(present [numFields]bool, found string) error {
 		if present[fieldToken] || present[fieldUser] && keys {
 			return nil
 		}
-		hint := "is the header line missing? Name the columns with --token-column, --user-column and --consumer-key-column"
 		if present[fieldUser] {
-			hint = "a user column needs a consumerKey column (--consumer-key-column), or the applications with --consumer-key or --consumer-keys-file"
+			return fmt.Errorf("a user column but no consumerKey column (%s): name the applications with --consumer-key or --consumer-keys-file, or their column with --consumer-key-column (built-in names: %s)", found, keyColumns)
 		}
-		return fmt.Errorf("no usable columns (%s): want %s; %s", found, expectedColumns, hint)
+		return fmt.Errorf("no usable columns (%s): want %s; is the header line missing? Name the columns with --token-column, --user-column and --consumer-key-column", found, expectedColumns)
 	}
 	return nil
 }
