@@ -76,7 +76,7 @@ var corpusWants = map[string]struct {
 	"empty.csv":                       {},
 	"no_header.csv":                   {refused: "is the header line missing?"},
 	"duplicate_columns.csv":           {refused: "both give token"},
-	"missing_consumer_key_column.csv": {refused: "no usable columns"},
+	"missing_consumer_key_column.csv": {refused: "a user column but no consumerKey column"},
 	"mixed.jsonl": {rows: map[int64]rowWant{
 		1: revoked("token:tok-jmixed-0001"), 2: revoked("user:pat@example.com/ck-0016"), 3: revoked("token:tok-jmixed-0002"),
 		4: revoked("user:quinn@example.com/ck-0017"), 5: revoked("token:tok-jmixed-0003"),

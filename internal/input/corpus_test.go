@@ -41,7 +41,7 @@ var corpus = map[string]struct {
 	"bare_quote.csv":                  {rows: []want{{2, tok, true, ""}, {3, none, false, `bare "`}, {4, none, false, `extraneous or missing "`}, {5, tok, true, ""}}},
 	"unclosed_quote.csv":              {rows: []want{{2, tok, true, ""}, {3, none, false, "unclosed quote opened on line 3"}, {4, tok, true, ""}, {5, tok, true, ""}}},
 	"duplicate_columns.csv":           {refused: "both give token"},
-	"missing_consumer_key_column.csv": {refused: "no usable columns"},
+	"missing_consumer_key_column.csv": {refused: "a user column but no consumerKey column"},
 	"aliases.csv": {rows: []want{
 		{2, tok, true, ""}, {3, usr, true, ""}, {4, none, false, reasonBothKinds},
 		{5, none, false, reasonNoTarget}, {6, usr, false, reasonKeyNoUser},

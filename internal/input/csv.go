@@ -173,6 +173,11 @@ func (c *csvReader) record() (rec []string, line int64, broken string, err error
 			return nil, 0, "", fmt.Errorf("read csv input: %w", err)
 		}
 		if !d.unclosed {
+			if d.blank && blankBytes(g.rec) {
+				// A record of empty cells past the bound is still
+				// empty, as it is within it: no row.
+				return []string{""}, g.start, "", nil
+			}
 			return nil, g.start, tooLongReason(g.start, d.last, g.max), nil
 		}
 		if d.last == d.open.line {
@@ -527,6 +532,22 @@ type dropped struct {
 	// the input; open says where.
 	unclosed bool
 	open     openQuote
+	// blank is set when the part of the record dropped holds only the
+	// bytes of empty cells: spaces, tabs, commas and line ends.
+	blank bool
+}
+
+// blankBytes reports whether b holds only the bytes of empty, unquoted
+// cells.
+func blankBytes(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', ',', '\r', '\n':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // dropRecord discards the rest of a cut record, up to the end of the file
@@ -537,6 +558,7 @@ func (g *recordGuard) dropRecord() (dropped, error) {
 	q := newQuoteTrack(g.start, g.recOff)
 	q.feed(g.rec)
 	var newlines int64
+	blank := true
 	defer func() {
 		g.line += newlines
 		// csv.Reader counted the line it was cut in; the others it
@@ -549,7 +571,7 @@ func (g *recordGuard) dropRecord() (dropped, error) {
 			if err != io.EOF {
 				return dropped{}, err
 			}
-			return dropped{last: q.lastLine(), unclosed: q.scan == scanQuoted, open: q.open}, nil
+			return dropped{last: q.lastLine(), unclosed: q.scan == scanQuoted, open: q.open, blank: blank}, nil
 		}
 		b, _ = g.br.Peek(g.br.Buffered())
 		end := q.feed(b)
@@ -557,10 +579,11 @@ func (g *recordGuard) dropRecord() (dropped, error) {
 			b = b[:end]
 		}
 		newlines += int64(bytes.Count(b, []byte{'\n'}))
+		blank = blank && blankBytes(b)
 		_, _ = g.br.Discard(len(b))
 		if end >= 0 {
 			g.atLineStart = true
-			return dropped{last: q.line}, nil
+			return dropped{last: q.line, blank: blank}, nil
 		}
 	}
 }

@@ -58,13 +58,13 @@ func TestCSV(t *testing.T) {
 		},
 		{
 			name:    "header with none of the columns",
-			in:      "name,email\nann,ann@example.com\n",
+			in:      "name,department\nann,HR\n",
 			wantErr: "no usable columns",
 		},
 		{
 			name:    "header with user but no consumerKey",
 			in:      "user,note\nann,leaver\n",
-			wantErr: "no usable columns",
+			wantErr: "a user column but no consumerKey column",
 		},
 		{
 			name:    "header naming one field twice",

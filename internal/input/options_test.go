@@ -334,3 +334,22 @@ func TestCheckConsumerKey(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyRowPastTheBound: a record of empty cells longer than the record
+// bound is still no row, as it is within it; with a single other byte it is
+// a too-long row.
+func TestEmptyRowPastTheBound(t *testing.T) {
+	t.Parallel()
+	in := "token,user\nt-1,\n" + strings.Repeat(" ,", 40) + "\nt-2,\n" + strings.Repeat(" ,", 40) + "x\n"
+	rows, err := readAll(strings.NewReader(in), CSV, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[0].Line != 2 || rows[1].Line != 4 || rows[2].Line != 5 || !strings.Contains(rows[2].Invalid, "longer than") {
+		t.Errorf("rows %+v", rows)
+	}
+	n, empty, err := count(strings.NewReader(in), CSV, 24, nil)
+	if err != nil || n != 3 || empty != 1 {
+		t.Errorf("count = %d, %d, %v; want 3, 1", n, empty, err)
+	}
+}
