@@ -331,9 +331,14 @@ func TestFanOutInterruptedThenResumed(t *testing.T) {
 		t.Fatal("line 3 is not half done")
 	}
 
-	res, fin := runJob(t, srv.server, testAdminToken, "--resume", "--rate", "0", "--consumer-keys-file", keys, "--out", out, in)
+	summary := filepath.Join(dir, "summary.json")
+	res, fin := runJob(t, srv.server, testAdminToken, "--resume", "--rate", "0", "--consumer-keys-file", keys, "--summary", summary, "--out", out, in)
 	if res.code != ExitOK {
 		t.Fatalf("resume: exit %d:\n%s", res.code, res.stderr)
+	}
+	// The summary counts pairs, earlier runs' included.
+	if sum := readSummary(t, summary); sum["done"] != float64(18) || sum["revoked"] != float64(18) || sum["input_rows"] != float64(18) {
+		t.Errorf("summary: done %v, revoked %v, input_rows %v; want 18 each", sum["done"], sum["revoked"], sum["input_rows"])
 	}
 	if fin.Skipped != 5 || fin.RunByStatus[revoke.Revoked] != 13 {
 		t.Errorf("resume: skipped %d, revoked %d; want 5 and 13", fin.Skipped, fin.RunByStatus[revoke.Revoked])

@@ -162,7 +162,7 @@ func (w *watch) recordedBefore() map[revoke.Status]int64 {
 	if !w.cfg.Resume {
 		return nil
 	}
-	t, err := report.TallyFile(w.cfg.Out)
+	t, err := report.TallyFanOut(w.cfg.Out, w.cfg.Rows.ConsumerKeys)
 	if err != nil {
 		// The journal was read once already to resume; if it cannot be
 		// read again, progress starts from zero rather than stopping a run.

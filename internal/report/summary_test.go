@@ -222,3 +222,44 @@ func TestWriteTextSaysHowItEnded(t *testing.T) {
 		}
 	}
 }
+
+// TestTallyFanOutAgreesWithCompact: with user rows fanned out over
+// applications, each (line, consumer key) counts once by its last record,
+// as compaction keeps it.
+func TestTallyFanOutAgreesWithCompact(t *testing.T) {
+	t.Parallel()
+	statuses := Statuses()
+	keys := []string{"ck-a", "ck-b", "ck-c"}
+	rng := rand.New(rand.NewPCG(3, 5))
+	var outs []revoke.Outcome
+	for range 2000 {
+		o := outcome(1+rng.Int64N(300), statuses[rng.IntN(len(statuses))], "")
+		o.Kind, o.Target, o.ConsumerKey = "user", "bo@example.com", keys[rng.IntN(len(keys))]
+		outs = append(outs, o)
+	}
+	path := filepath.Join(t.TempDir(), "out.csv")
+	writeOutcomes(t, path, outs...)
+	before, err := TallyFanOut(path, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byLine, err := TallyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := journal.Compact(path); err != nil {
+		t.Fatal(err)
+	}
+	var after Tally
+	if _, err := journal.Read(path, func(o revoke.Outcome) error { after.Add(o); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range statuses {
+		if before.ByStatus[s] != after.ByStatus[s] {
+			t.Errorf("%s: TallyFanOut %d, compacted file %d", s, before.ByStatus[s], after.ByStatus[s])
+		}
+	}
+	if before.Rows() != after.Rows() || byLine.Rows() >= after.Rows() {
+		t.Errorf("rows: TallyFanOut %d, by line %d, compacted file %d", before.Rows(), byLine.Rows(), after.Rows())
+	}
+}
