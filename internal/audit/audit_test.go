@@ -571,3 +571,31 @@ func TestLookup(t *testing.T) {
 		t.Error("a user without a consumer key was accepted")
 	}
 }
+
+// TestReportFanOut: a user row fanned out over applications (--consumer-key)
+// has one outcome per (line, consumer key); across shards, in one file or
+// unsorted, each pair is a row of its own, not a conflict, and the same pair
+// in two files still is one.
+func TestReportFanOut(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := writeOutcomes(t, filepath.Join(dir, "o-0.csv"),
+		usr(2, "bo", "ck-a", revoke.Revoked, at(1, 0)), usr(2, "bo", "ck-c", revoke.Revoked, at(1, 1)), usr(3, "al", "ck-b", revoke.Revoked, at(1, 2)))
+	b := writeOutcomes(t, filepath.Join(dir, "o-1.jsonl"),
+		usr(3, "al", "ck-a", revoke.NotFound, at(1, 3)), usr(2, "bo", "ck-b", revoke.Revoked, at(1, 4)), usr(3, "al", "ck-c", revoke.Revoked, at(1, 5)))
+	res, err := Report(Options{Files: []string{a, b}, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 6 || res.ByStatus[revoke.Revoked] != 5 || res.ByStatus[revoke.NotFound] != 1 || res.Coverage.Conflicts.Count != 0 || res.ExitCode != ExitOK {
+		t.Errorf("rows %d, %v, conflicts %d, exit %d; want 6 pairs, 5 revoked, 1 not_found, none, 0", res.Rows, res.ByStatus, res.Coverage.Conflicts.Count, res.ExitCode)
+	}
+	c := writeOutcomes(t, filepath.Join(dir, "o-2.csv"), usr(3, "al", "ck-b", revoke.Failed, at(2, 0)))
+	res, err = Report(Options{Files: []string{a, b, c}, Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 6 || res.Coverage.Conflicts.Count != 1 {
+		t.Errorf("rows %d, conflicts %d: the same pair in two files is one row and a conflict", res.Rows, res.Coverage.Conflicts.Count)
+	}
+}

@@ -46,13 +46,13 @@ type outcomeFile struct {
 // line order.
 func survey(path string) (*outcomeFile, error) {
 	f := &outcomeFile{path: path, sorted: true, buckets: map[int64]int64{}}
-	var prev int64
+	var prev revoke.Outcome
 	torn, err := journal.Read(path, func(o revoke.Outcome) error {
 		f.records++
-		if o.Line <= prev {
+		if f.records > 1 && compareTarget(o, prev) <= 0 {
 			f.sorted = false
 		}
-		prev = o.Line
+		prev = o
 		f.buckets[o.Line/bucketLines]++
 		return nil
 	})
@@ -98,9 +98,9 @@ func (f *outcomeFile) each(yield func(revoke.Outcome) bool) error {
 		}
 		// Stable: the records of one line stay in file order, so the last
 		// of each is the latest.
-		slices.SortStableFunc(held, func(a, b revoke.Outcome) int { return cmp.Compare(a.Line, b.Line) })
+		slices.SortStableFunc(held, compareTarget)
 		for i, o := range held {
-			if i+1 < len(held) && held[i+1].Line == o.Line {
+			if i+1 < len(held) && compareTarget(held[i+1], o) == 0 {
 				continue
 			}
 			if !yield(o) {
@@ -148,6 +148,14 @@ type group struct {
 	entries []entry
 }
 
+// compareTarget orders outcomes by target: line, then consumer key. A user
+// row fanned out over applications (--consumer-key) has one outcome per
+// (line, consumer key), and each is a target of its own, as journal.Compact
+// keeps them; any other line has one consumer key at most.
+func compareTarget(a, b revoke.Outcome) int {
+	return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.ConsumerKey, b.ConsumerKey))
+}
+
 // merge yields the outcomes of every file by line, in line order: a k-way
 // merge of the files' sorted streams. The returned function gives the
 // first read error once the sequence is done.
@@ -177,18 +185,19 @@ func merge(files []*outcomeFile) (iter.Seq[group], func() error) {
 			firstErr = errors.Join(errs...)
 		}()
 		for {
-			line := int64(-1)
+			var least *revoke.Outcome
 			for _, h := range heads {
-				if h.ok && (line < 0 || h.cur.Line < line) {
-					line = h.cur.Line
+				if h.ok && (least == nil || compareTarget(h.cur, *least) < 0) {
+					least = &h.cur
 				}
 			}
-			if line < 0 {
+			if least == nil {
 				return
 			}
-			g := group{line: line}
+			target := *least
+			g := group{line: target.Line}
 			for i, h := range heads {
-				if h.ok && h.cur.Line == line {
+				if h.ok && compareTarget(h.cur, target) == 0 {
 					g.entries = append(g.entries, entry{file: i, outcome: h.cur})
 					h.cur, h.ok = h.next()
 				}
