@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,10 @@ type Options struct {
 	Now func() time.Time
 	// Version is the tool's version, written in the summary and the page.
 	Version string
+	// Rows says how the run read Input: the applications its user rows
+	// were fanned out over (--consumer-key) and its column settings, so
+	// that the report reads the same targets.
+	Rows input.Options
 }
 
 // Problem is one class of coverage problem: how many and the first lines.
@@ -281,7 +286,7 @@ func (res *Result) join(opt Options, inFormat input.Format, files []*outcomeFile
 		return groupsErr()
 	}
 
-	rows, closeRows, err := openInput(opt.Input, inFormat)
+	rows, closeRows, err := openInput(opt.Input, inFormat, opt.Rows)
 	if err != nil {
 		return err
 	}
@@ -313,7 +318,7 @@ func (res *Result) join(opt Options, inFormat input.Format, files []*outcomeFile
 			return &UsageError{fmt.Errorf("read --input %s: %w", opt.Input, err)}
 		}
 		res.Coverage.InputRows++
-		for ok && g.line < row.Line {
+		for ok && compareRow(g, row) < 0 {
 			res.Coverage.NotInInput.add(g.line)
 			res.attend(Attention{Line: g.line, Problem: "not_in_input", Kind: string(g.entries[0].outcome.Kind), Target: g.entries[0].outcome.Target,
 				ConsumerKey: g.entries[0].outcome.ConsumerKey, File: opt.Files[g.entries[0].file], Error: "an outcome for a line on which the input has no row"})
@@ -323,7 +328,7 @@ func (res *Result) join(opt Options, inFormat input.Format, files []*outcomeFile
 			g, ok = next()
 		}
 		alive := true
-		if ok && g.line == row.Line {
+		if ok && compareRow(g, row) == 0 {
 			alive = res.check(opt, row, g)
 			if err := take(g); err != nil {
 				return err
@@ -341,6 +346,13 @@ func (res *Result) join(opt Options, inFormat input.Format, files []*outcomeFile
 					return err
 				}
 				first = false
+			} else if row.Line == pendingLine {
+				// Another application of a fanned-out row: its line
+				// is copied if any of its targets may be alive.
+				alive = alive || pendingCopy
+				if pendingCopy {
+					res.Unrevoked--
+				}
 			} else if err := raw.copyRange(copyTo(unrevoked, pendingCopy), pendingLine, row.Line); err != nil {
 				return err
 			}
@@ -371,6 +383,16 @@ func (res *Result) join(opt Options, inFormat input.Format, files []*outcomeFile
 	}
 	stop()
 	return groupsErr()
+}
+
+// compareRow orders a group of outcomes against an input row by target:
+// line, then consumer key (see compareTarget). An invalid row has one
+// outcome for its line, whatever consumer key that names.
+func compareRow(g group, row input.Row) int {
+	if c := cmp.Compare(g.line, row.Line); c != 0 || row.Invalid != "" {
+		return c
+	}
+	return cmp.Compare(g.entries[0].outcome.ConsumerKey, row.ConsumerKey)
 }
 
 func copyTo(w io.Writer, copyIt bool) io.Writer {
@@ -505,12 +527,16 @@ func (res *Result) timeline() {
 	res.Timeline = bars
 }
 
-func openInput(path string, f input.Format) (*input.Reader, func(), error) {
+func openInput(path string, f input.Format, o input.Options) (*input.Reader, func(), error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, nil, &UsageError{fmt.Errorf("--input: %w", err)}
 	}
-	r, err := input.Open(file, f)
+	// A fanned-out row's outcomes are in consumer-key order in the files
+	// (journal.Compact, merge): read its targets in that order too.
+	o.ConsumerKeys = slices.Clone(o.ConsumerKeys)
+	slices.Sort(o.ConsumerKeys)
+	r, err := input.OpenOptions(file, f, o)
 	if err != nil {
 		file.Close()
 		return nil, nil, &UsageError{fmt.Errorf("--input %s: %w", path, err)}

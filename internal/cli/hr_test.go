@@ -399,6 +399,17 @@ func TestFanOutRetryFailed(t *testing.T) {
 	if res.code != ExitRows {
 		t.Fatalf("exit %d, want 1:\n%s", res.code, res.stderr)
 	}
+	// bulkrevoke report reads the input as the run did: every pair is
+	// covered, and each leaver's line is copied to --unrevoked once,
+	// for its one failed application.
+	unrevoked := filepath.Join(dir, "unrevoked.csv")
+	rep := runMain(t, context.Background(), nil, "", "report", "--input", in, "--consumer-key", "ck-a,ck-b", "--unrevoked", unrevoked, out)
+	if rep.code != ExitRows || !strings.Contains(rep.stdout, "every one of the 6 input rows has exactly one outcome") {
+		t.Errorf("report: exit %d, want 1:\n%s%s", rep.code, rep.stdout, rep.stderr)
+	}
+	if b, err := os.ReadFile(unrevoked); err != nil || strings.Count(string(b), "\n") != 4 || strings.Count(string(b), users[0]) != 1 {
+		t.Errorf("--unrevoked holds %q (%v); want the header and each leaver's line once", b, err)
+	}
 	failing.Store(false)
 	res, fin := runJob(t, wrapped, testAdminToken, append([]string{"--resume", "--retry-failed"}, args...)...)
 	if res.code != ExitOK || fin.Requests != 3 || fin.RunByStatus[revoke.Revoked] != 3 {

@@ -50,12 +50,20 @@ func runReport(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opt.Summary, "summary", "", "write the combined summary here (JSON)")
 	fs.StringVar(&opt.HTML, "html", "", "write a self-contained HTML page for the incident record here")
 	fs.BoolVar(&opt.Force, "force", false, "replace output files that exist")
+	// How the run read --input, so that the report reads the same targets.
+	var cfg Config
+	var raw flagValues
+	addColumnFlags(fs, &cfg, &raw)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return &usageError{err}
 	}
+	if err := cfg.completeRows(raw); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	opt.Rows = cfg.Rows
 	opt.Files = fs.Args()
 	opt.Version = Version()
 	if len(opt.Files) == 0 {
