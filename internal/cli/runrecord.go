@@ -11,6 +11,7 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/internal/audit"
 	"github.com/bulkrevoke/bulkrevoke/internal/concur"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 	"github.com/bulkrevoke/bulkrevoke/internal/rfc7009"
 )
@@ -31,12 +32,14 @@ func newRunID() string {
 // once known.
 func newRunRecord(cfg Config, args []string, started time.Time) audit.Run {
 	r := audit.Run{
-		RunID:       cfg.runID,
-		Operator:    operator(),
+		Identity: journal.Identity{
+			RunID:       cfg.runID,
+			Operator:    operator(),
+			Provider:    cfg.Provider,
+			Sandbox:     cfg.Sandbox,
+			CommandLine: append([]string{"run"}, args...),
+		},
 		Version:     Version(),
-		Provider:    cfg.Provider,
-		Sandbox:     cfg.Sandbox,
-		CommandLine: append([]string{"run"}, args...),
 		Input:       cfg.Input,
 		Shard:       cfg.Shard.String(),
 		Resume:      cfg.Resume,

@@ -42,22 +42,8 @@ type Meta struct {
 // how it ended. It never holds a secret: credentials appear only as
 // fingerprints, and the command line never holds one.
 type RunRecord struct {
-	RunID    string `json:"run_id"`
-	Operator string `json:"operator"` // the OS user
-	Host     string `json:"host"`
-	Version  string `json:"version"`
-	// Instance is the endpoint's host; Provider is --provider; Sandbox
-	// marks the built-in simulator.
-	Instance string `json:"instance"`
-	Provider string `json:"provider"`
-	Sandbox  bool   `json:"sandbox"`
-	// AdminTokenFingerprint is the Concur admin token's fingerprint; for
-	// RFC 7009, ClientID and ClientSecretFingerprint.
-	AdminTokenFingerprint   string `json:"admin_token_fingerprint,omitempty"`
-	ClientID                string `json:"client_id,omitempty"`
-	ClientSecretFingerprint string `json:"client_secret_fingerprint,omitempty"`
-	// CommandLine is the arguments after the program name.
-	CommandLine []string `json:"command_line"`
+	Identity
+	Version string `json:"version"`
 	// Input and InputSHA256 are the input this run read. InputChanged
 	// marks a run that continued the file from another input, accepted
 	// with --ignore-input-change; the earlier runs keep theirs.
@@ -118,4 +104,25 @@ func WriteMeta(out string, m Meta) error {
 		return fmt.Errorf("write %s: %w", MetaPath(out), err)
 	}
 	return nil
+}
+
+// Identity is who ran a run, from where, against what: never a secret, only
+// fingerprints, and a command line that never holds one. The sidecar's run
+// records and the summary both carry it.
+type Identity struct {
+	RunID    string `json:"run_id"`
+	Operator string `json:"operator"` // the OS user
+	Host     string `json:"host"`
+	// Instance is the endpoint's host; Provider is --provider; Sandbox
+	// marks the built-in simulator.
+	Instance string `json:"instance"`
+	Provider string `json:"provider"`
+	Sandbox  bool   `json:"sandbox"`
+	// AdminTokenFingerprint is the Concur admin token's fingerprint; for
+	// RFC 7009, ClientID and ClientSecretFingerprint.
+	AdminTokenFingerprint   string `json:"admin_token_fingerprint,omitempty"`
+	ClientID                string `json:"client_id,omitempty"`
+	ClientSecretFingerprint string `json:"client_secret_fingerprint,omitempty"`
+	// CommandLine is the arguments after the program name.
+	CommandLine []string `json:"command_line"`
 }

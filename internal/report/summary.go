@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulkrevoke/bulkrevoke/internal/journal"
 	"github.com/bulkrevoke/bulkrevoke/internal/ownfile"
 	"github.com/bulkrevoke/bulkrevoke/internal/revoke"
 )
@@ -27,16 +28,7 @@ type Summary struct {
 
 	// Who ran this run, from where, against what: never a secret, only
 	// fingerprints; the command line never holds one.
-	RunID                   string   `json:"run_id"`
-	Operator                string   `json:"operator"`
-	Host                    string   `json:"host"`
-	Instance                string   `json:"instance"`
-	Provider                string   `json:"provider"`
-	Sandbox                 bool     `json:"sandbox"`
-	AdminTokenFingerprint   string   `json:"admin_token_fingerprint,omitempty"`
-	ClientID                string   `json:"client_id,omitempty"`
-	ClientSecretFingerprint string   `json:"client_secret_fingerprint,omitempty"`
-	CommandLine             []string `json:"command_line"`
+	journal.Identity
 
 	// FirstStarted is when the campaign's first run on this outcome file
 	// started (its sidecar's first run); the run_ fields cover this run
