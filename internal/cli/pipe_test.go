@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -275,4 +276,65 @@ func TestFIFOInputRefused(t *testing.T) {
 		t.Errorf("exit %d after %d requests, want 2 naming the header and none sent:\n%s", res.code, srv.hits.Load(), res.stderr)
 	}
 	(&spoolWatch{dir: dir, perms: []os.FileMode{0o600}}).check(t)
+}
+
+// endless is an input that never ends: a CSV header, then the same row
+// forever. read counts the bytes handed out.
+type endless struct{ read int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	const head, row = "token\n", "tok-endless-0001\n"
+	for i := range p {
+		if at := e.read + int64(i); at < int64(len(head)) {
+			p[i] = head[at]
+		} else {
+			p[i] = row[(at-int64(len(head)))%int64(len(row))]
+		}
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+// TestSpoolBounded: an input that never ends is refused (exit 2, nothing
+// sent, no spool left) once it would leave less than the reserve free,
+// instead of filling the disk; one within the bound runs. The free space
+// is faked: the reserve plus 2 MiB on a small filesystem. Not parallel: it
+// replaces spoolSpace.
+func TestSpoolBounded(t *testing.T) {
+	const limit = 2 << 20
+	old := spoolSpace
+	spoolSpace = func(string) (uint64, uint64, error) { return spoolReserveMin + limit, 1 << 30, nil }
+	t.Cleanup(func() { spoolSpace = old })
+
+	dir := t.TempDir()
+	srv := newServer(t, sim.Config{}, nil)
+	env := map[string]string{EnvAdminToken: testAdminToken}
+	out := filepath.Join(dir, "out.csv")
+	args := []string{"run", "--base-url", srv.url, "--rate", "0", "--format", "csv", "--out", out, "-"}
+	in := &endless{}
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), args, func(k string) string { return env[k] }, in, &stdout, &stderr)
+	if code != ExitUsage || !strings.Contains(stderr.String(), "never ends") || srv.hits.Load() != 0 {
+		t.Errorf("endless input: exit %d after %d requests, want 2 saying the input never ends and none sent:\n%s", code, srv.hits.Load(), stderr.String())
+	}
+	if in.read > limit+1<<20 {
+		t.Errorf("read %d bytes of the endless input, want it refused near the %d-byte bound", in.read, limit)
+	}
+	(&spoolWatch{dir: dir, perms: []os.FileMode{0o600}}).check(t)
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("refused run left an outcome file %s", out)
+	}
+
+	// Within the bound: the same fake disk takes a small input.
+	rows := liveRows(srv.Server, "bounded", 5, 0)
+	ref := writeRows(t, t.TempDir(), "ref.csv", rows)
+	content, err := os.ReadFile(ref.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runMain(t, t.Context(), env, string(content), args...)
+	if res.code != ExitOK {
+		t.Fatalf("small input under the bound: exit %d:\n%s", res.code, res.stderr)
+	}
+	checkExact(t, srv, ref, out, finishedLine(t, res.stderr).Unrecorded)
 }
