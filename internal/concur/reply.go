@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/bulkrevoke/bulkrevoke/internal/endpoint"
 	"github.com/bulkrevoke/bulkrevoke/internal/input"
@@ -205,9 +206,14 @@ func parseReply(body []byte) reply {
 }
 
 // parseJSON reads {"Error":{"Message":…,"Server-Time":…,"Id":…}}, and
-// nothing else: another key anywhere is another API's shape. (Keys match
-// without regard to case, as encoding/json does.)
+// nothing else: another key anywhere is another API's shape, and so is a
+// key given twice, which encoding/json would settle by keeping the last.
+// (Keys match without regard to case, as encoding/json does, so "ERROR"
+// and "Error" are the same key twice.)
 func parseJSON(b []byte) (reply, bool) {
+	if duplicateKeys(b) {
+		return reply{}, false
+	}
 	var doc struct {
 		Error *struct {
 			Message    string
@@ -222,6 +228,71 @@ func parseJSON(b []byte) (reply, bool) {
 		return reply{}, false
 	}
 	return reply{concur: true, message: doc.Error.Message, id: doc.Error.ID}, true
+}
+
+// duplicateKeys reports whether an object anywhere in the JSON document b
+// has the same key twice, keys compared as encoding/json matches them to
+// fields (Unicode case folding), or whether b cannot be read as JSON.
+func duplicateKeys(b []byte) bool {
+	type frame struct {
+		object, atKey bool
+		seen          map[string]bool
+	}
+	var stack []*frame
+	d := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return false
+		}
+		if err != nil {
+			return true
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, &frame{object: t == '{', atKey: t == '{', seen: map[string]bool{}})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 {
+					if up := stack[len(stack)-1]; up.object {
+						up.atKey = true
+					}
+				}
+				continue
+			}
+		case string:
+			if top != nil && top.object && top.atKey {
+				k := foldKey(t)
+				if top.seen[k] {
+					return true
+				}
+				top.seen[k], top.atKey = true, false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.atKey = true
+		}
+	}
+}
+
+// foldKey maps every string that strings.EqualFold holds equal to s to one
+// string: each rune to the smallest of its case-folding orbit.
+func foldKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // parseXML reads <Error><Message>…</Message><Server-Time>…</Server-Time><Id>…</Id></Error>
