@@ -297,8 +297,10 @@ func foldKey(s string) string {
 
 // parseXML reads <Error><Message>…</Message><Server-Time>…</Server-Time><Id>…</Id></Error>
 // as the whole document (an XML declaration, comments and blanks around it
-// allowed), and nothing else: another root, another child or a second
-// document is another API's shape, or a page.
+// allowed), and nothing else: another root, another child, a second
+// document, an attribute, a namespace, or an element inside a child is
+// another API's shape, or a page. Every token is looked at: nothing of the
+// document goes unread.
 func parseXML(b []byte) (reply, bool) {
 	d := xml.NewDecoder(bytes.NewReader(b))
 	// The messages are ASCII in practice; reading any declared charset as
@@ -307,44 +309,64 @@ func parseXML(b []byte) (reply, bool) {
 	var (
 		rep  reply
 		root bool
+		// depth: 0 outside Error, 1 in Error, 2 in one of its children.
+		depth int
+		child string
+		text  strings.Builder
+		seen  = map[string]bool{}
 	)
+	blank := func(t xml.CharData) bool { return len(bytes.TrimSpace(t)) == 0 }
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
-			return rep, root
+			return rep, root && depth == 0
 		}
 		if err != nil {
 			return reply{}, false
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if root || t.Name.Local != "Error" || t.Name.Space != "" {
+			if len(t.Attr) > 0 || t.Name.Space != "" {
 				return reply{}, false
 			}
-			var e struct {
-				Message    []string `xml:"Message"`
-				ID         []string `xml:"Id"`
-				ServerTime []string `xml:"Server-Time"`
-				Other      []struct {
-					XMLName xml.Name
-				} `xml:",any"`
-			}
-			if d.DecodeElement(&e, &t) != nil || len(e.Other) > 0 || len(e.Message) > 1 || len(e.ID) > 1 || len(e.ServerTime) > 1 {
+			switch {
+			case depth == 0 && !root && t.Name.Local == "Error":
+				root = true
+			case depth == 1 && slices.Contains([]string{"Message", "Id", "Server-Time"}, t.Name.Local) && !seen[t.Name.Local]:
+				child, seen[t.Name.Local] = t.Name.Local, true
+				text.Reset()
+			default:
 				return reply{}, false
 			}
-			root, rep.concur = true, true
-			if len(e.Message) == 1 {
-				rep.message = e.Message[0]
+			depth++
+		case xml.EndElement:
+			depth--
+			if depth == 1 {
+				switch child {
+				case "Message":
+					rep.message = text.String()
+				case "Id":
+					rep.id = text.String()
+				}
 			}
-			if len(e.ID) == 1 {
-				rep.id = e.ID[0]
+			if depth == 0 {
+				rep.concur = true
 			}
 		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
+			switch {
+			case depth == 2:
+				text.Write(t)
+			case !blank(t):
 				return reply{}, false
 			}
-		case xml.Directive:
-			// A DOCTYPE: a page's, never Concur's.
+		case xml.Comment:
+		case xml.ProcInst:
+			// An XML declaration; never inside the document.
+			if depth > 0 {
+				return reply{}, false
+			}
+		default:
+			// A DOCTYPE (a page's, never Concur's), or anything else.
 			return reply{}, false
 		}
 	}
