@@ -87,7 +87,8 @@ func (e *APIError) Suspect() bool {
 }
 
 // successShapes is every body that counts as a revocation when the status
-// is 2xx, after a UTF-8 BOM and surrounding whitespace are dropped; nothing
+// is 200 or 204, after a UTF-8 BOM and surrounding ASCII whitespace are
+// dropped (endpoint.TrimBody); nothing
 // else does. Concur documents the answer as "None"; its own SDK reads an
 // empty body as {} and accepts only that. The answer table of docs/ANSWERS.md lists
 // the same shapes: keep them together.
@@ -95,7 +96,7 @@ var successShapes = []struct {
 	name  string
 	match func(b []byte) bool
 }{
-	{"an empty body (whitespace only)", func(b []byte) bool { return len(b) == 0 }},
+	{"an empty body (ASCII whitespace only: space, tab, CR, LF)", func(b []byte) bool { return len(b) == 0 }},
 	{"an empty JSON object {}", endpoint.IsEmptyObject},
 }
 
@@ -104,7 +105,7 @@ var successShapes = []struct {
 // message (a 403 "token has expired" may be about the admin token, never
 // proof that the row's token is gone);
 // then throttling and server failures, which are retried; then the two
-// allow-lists: a 2xx whose body is a success shape is revoked, Concur's
+// allow-lists: a 200 or 204 whose body is a success shape is revoked, Concur's
 // Error saying the row's target is gone is not_found. Everything else is
 // failed, as an unrecognised answer. A body longer than the read limit is
 // never read as either: it was not seen whole.
@@ -135,7 +136,9 @@ func classify(status int, header http.Header, body []byte, kind input.Kind, now 
 		ans.Err = apiErr
 		return ans
 	}
-	ok2xx := status >= 200 && status < 300
+	// Only 200 and 204 are Concur's (endpoint.SuccessStatus): any other
+	// 2xx is a surprise, read neither as success nor as "gone".
+	ok2xx := endpoint.SuccessStatus(status)
 
 	switch {
 	case status == http.StatusUnauthorized:

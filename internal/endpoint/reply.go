@@ -18,15 +18,31 @@ import (
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// TrimBody drops a UTF-8 BOM and the surrounding whitespace, before a body
-// is matched against a provider's success shapes.
+// blanks is the whitespace a success shape may hold: JSON's and HTTP's
+// (space, tab, CR, LF), and nothing of Unicode's (U+00A0, U+2028, U+3000…),
+// which no server writes for "nothing" and which bytes.TrimSpace would drop.
+const blanks = " \t\r\n"
+
+// TrimBody drops a UTF-8 BOM and the surrounding ASCII whitespace (space,
+// tab, CR, LF), before a body is matched against a provider's success
+// shapes.
 func TrimBody(body []byte) []byte {
-	return bytes.TrimSpace(bytes.TrimPrefix(body, utf8BOM))
+	return bytes.Trim(bytes.TrimPrefix(body, utf8BOM), blanks)
 }
 
-// IsEmptyObject reports whether b is {} with only whitespace inside.
+// IsEmptyObject reports whether b is {} with only ASCII whitespace (space,
+// tab, CR, LF) inside.
 func IsEmptyObject(b []byte) bool {
-	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && len(bytes.TrimSpace(b[1:len(b)-1])) == 0
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}' && len(bytes.Trim(b[1:len(b)-1], blanks)) == 0
+}
+
+// SuccessStatus reports whether an HTTP status can carry a revocation: 200
+// (RFC 7009 §2.2; Concur's documented answer) or 204 No Content. No other
+// 2xx does: 202 Accepted says the work is not done, 206 Partial Content
+// that the body is not whole, and an unregistered 2xx (299) means nothing
+// agreed.
+func SuccessStatus(status int) bool {
+	return status == 200 || status == 204
 }
 
 // PageText picks what tells a person what a body that is not the

@@ -89,7 +89,8 @@ func (e *APIError) Fatal() bool {
 }
 
 // successShapes is every body that counts as a revocation when the status
-// is 2xx, after a UTF-8 BOM and surrounding whitespace are dropped; nothing
+// is 200 or 204, after a UTF-8 BOM and surrounding ASCII whitespace are
+// dropped (endpoint.TrimBody); nothing
 // else does. RFC 7009 §2.2 answers 200 with no body; some servers send an
 // empty JSON object. A body that shows failure ({"success":false},
 // {"error":…}, a page) is no revocation, whatever the status. docs/ANSWERS.md's
@@ -98,14 +99,14 @@ var successShapes = []struct {
 	name  string
 	match func(b []byte) bool
 }{
-	{"an empty body (whitespace only)", func(b []byte) bool { return len(b) == 0 }},
+	{"an empty body (ASCII whitespace only: space, tab, CR, LF)", func(b []byte) bool { return len(b) == 0 }},
 	{"an empty JSON object {}", endpoint.IsEmptyObject},
 }
 
 // classify turns a reply into an Answer. The client's credentials come
 // first (401, invalid_client), then throttling and server failures, which
-// are retried; then the allow-list: a 2xx whose body is a success shape is
-// a revocation (RFC 7009 answers 200 whether or not the token existed).
+// are retried; then the allow-list: a 200 or 204 (endpoint.SuccessStatus)
+// whose body is a success shape is a revocation (RFC 7009 answers 200 whether or not the token existed).
 // Everything else is failed, as an unrecognised answer, and so is a body
 // longer than the read limit: it was not seen whole.
 func classify(status int, header http.Header, body []byte, now time.Time, secrets []string) revoke.Answer {
@@ -130,7 +131,7 @@ func classify(status int, header http.Header, body []byte, now time.Time, secret
 	case overlong:
 		apiErr.Unrecognised = true
 		apiErr.Description = endpoint.CleanText(fmt.Sprintf("reply longer than %d bytes, not read whole: %s", endpoint.MaxBody, apiErr.Description), maxDescription)
-	case status >= 200 && status < 300 && rep.success:
+	case endpoint.SuccessStatus(status) && rep.success:
 		ans.Status, ans.Err = revoke.Revoked, nil
 	default:
 		apiErr.Unrecognised = true
