@@ -61,28 +61,58 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		// *url.Error repeats the input, which may hold credentials.
+		// *url.Error repeats the input, which may hold credentials; an
+		// EscapeError repeats the bad escape, which may be a token's
+		// piece.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		var ee url.EscapeError
+		if errors.As(err, &ee) {
+			err = errors.New("invalid URL escape")
 		}
 		return nil, fmt.Errorf("check URL: %w", err)
 	}
 	return CheckURL(u)
 }
 
+// ShownURL is u as an error message may show it: its user information,
+// its query, its fragment and an opaque part each replaced by xxxxx. A
+// token pasted into a URL (?token=…, #access_token=…, https://TOKEN@host)
+// must not reach a log.
+func ShownURL(u *url.URL) string {
+	n := *u
+	n.RawQuery, n.ForceQuery, n.Fragment, n.RawFragment = "", false, "", ""
+	if n.User != nil {
+		n.User = url.User("xxxxx")
+	}
+	if n.Opaque != "" {
+		n.Opaque = "xxxxx"
+	}
+	s := n.String()
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?xxxxx"
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		s += "#xxxxx"
+	}
+	return s
+}
+
 // CheckURL validates u and returns a copy with the scheme lowercased: https
 // always; http only when the host is loopback (127.0.0.0/8, ::1, localhost),
 // because every request carries a secret. The URL must not carry
-// credentials, a query or a fragment.
+// credentials, a query or a fragment. Its errors show the URL with those
+// masked (ShownURL).
 func CheckURL(u *url.URL) (*url.URL, error) {
 	switch {
 	case u.Scheme == "" || u.Host == "":
-		return nil, fmt.Errorf("check URL %s: want an absolute URL such as https://host/path", u.Redacted())
+		return nil, fmt.Errorf("check URL %s: want an absolute URL such as https://host/path", ShownURL(u))
 	case u.User != nil:
-		return nil, fmt.Errorf("check URL %s: must not carry credentials", u.Redacted())
+		return nil, fmt.Errorf("check URL %s: must not carry credentials", ShownURL(u))
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("check URL %s: must not carry a query or fragment", u.Redacted())
+		return nil, fmt.Errorf("check URL %s: must not carry a query or fragment", ShownURL(u))
 	}
 	n := *u
 	n.Scheme = strings.ToLower(u.Scheme)
@@ -90,10 +120,10 @@ func CheckURL(u *url.URL) (*url.URL, error) {
 	case "https":
 	case "http":
 		if !isLoopback(n.Hostname()) {
-			return nil, fmt.Errorf("check URL %s: http is allowed on loopback only; use https", u.Redacted())
+			return nil, fmt.Errorf("check URL %s: http is allowed on loopback only; use https", ShownURL(u))
 		}
 	default:
-		return nil, fmt.Errorf("check URL %s: scheme %q: want https", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("check URL %s: scheme %q: want https", ShownURL(u), u.Scheme)
 	}
 	return &n, nil
 }
