@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -337,4 +338,45 @@ func TestSpoolBounded(t *testing.T) {
 		t.Fatalf("small input under the bound: exit %d:\n%s", res.code, res.stderr)
 	}
 	checkExact(t, srv, ref, out, finishedLine(t, res.stderr).Unrecorded)
+}
+
+// TestSpoolLimit: the spool's bound is the free space less the reserve, a
+// tenth of the filesystem and at least 256 MiB; below the reserve only an
+// empty input is taken. Not parallel: it replaces spoolSpace.
+func TestSpoolLimit(t *testing.T) {
+	old := spoolSpace
+	t.Cleanup(func() { spoolSpace = old })
+	for _, c := range []struct {
+		free, total uint64
+		want        int64
+	}{
+		{free: 300 << 20, total: 1 << 30, want: 300<<20 - spoolReserveMin}, // a tenth is less than 256 MiB
+		{free: 50 << 30, total: 100 << 30, want: 40 << 30},                 // a tenth is 10 GiB
+		{free: 100 << 20, total: 1 << 30, want: 0},                         // below the reserve
+		{free: spoolReserveMin, total: 1 << 30, want: 0},
+	} {
+		spoolSpace = func(string) (uint64, uint64, error) { return c.free, c.total, nil }
+		got, err := spoolLimit(t.TempDir())
+		if err != nil || got != c.want {
+			t.Errorf("free %d of %d: limit %d (%v), want %d", c.free, c.total, got, err, c.want)
+		}
+	}
+	// Below the reserve: nothing but an empty input.
+	spoolSpace = func(string) (uint64, uint64, error) { return 1 << 20, 1 << 30, nil }
+	dir := t.TempDir()
+	_, size, _, done, err := spoolInput(strings.NewReader(""), dir)
+	if err != nil || size != 0 {
+		t.Fatalf("empty input below the reserve: size %d, %v; want it spooled", size, err)
+	}
+	done()
+	if _, _, _, _, err := spoolInput(strings.NewReader("x"), dir); !errors.Is(err, errSpoolFull) {
+		t.Errorf("one byte below the reserve: %v, want errSpoolFull", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, spoolPattern)); len(left) > 0 {
+		t.Errorf("spool files left: %v", left)
+	}
+	spoolSpace = func(string) (uint64, uint64, error) { return 0, 0, syscall.EIO }
+	if _, _, _, _, err := spoolInput(strings.NewReader("x"), dir); err == nil || !strings.Contains(err.Error(), "free space in") {
+		t.Errorf("statfs failing: %v, want an error naming the free space", err)
+	}
 }

@@ -71,7 +71,8 @@ var spoolSpace = func(dir string) (free, total uint64, err error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, 0, err
 	}
-	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+	free, total = statfsBytes(&st)
+	return free, total, nil
 }
 
 // errSpoolFull is the spool outgrowing its bound (see spoolLimit).
