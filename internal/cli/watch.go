@@ -181,6 +181,20 @@ func (w *watch) recordedBefore() map[revoke.Status]int64 {
 // at each interval, until stop is closed.
 func (w *watch) every(interval time.Duration, stop <-chan struct{}) {
 	defer w.ticking.Done()
+	// The metrics are refreshed beside the ticks, one refresh at a time:
+	// a slow fsync or a Pushgateway that takes its 5 s to fail must not
+	// hold back the progress lines. At most one refresh waits behind a
+	// running one; other ticks skip theirs. Every refresh ends before every
+	// returns, so none overlaps the final write.
+	refresh := make(chan struct{}, 1)
+	refreshed := make(chan struct{})
+	go func() {
+		defer close(refreshed)
+		for range refresh {
+			w.refreshMetrics()
+		}
+	}()
+	defer func() { close(refresh); <-refreshed }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -191,7 +205,10 @@ func (w *watch) every(interval time.Duration, stop <-chan struct{}) {
 			if w.cfg.Progress == progressLog || (w.cfg.Progress == progressAuto && !w.bar) {
 				progress.Log(w.log, w.meter.Snapshot())
 			}
-			w.refreshMetrics()
+			select {
+			case refresh <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
